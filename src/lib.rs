@@ -1,0 +1,10 @@
+//! livedash — live streaming from a web browser over MPEG-DASH.
+//!
+//! The data path, one module each: [`ingest`] (WebSocket publish sessions) → [`media`] (the packager
+//! thread, libavformat in-process) → [`streams`] (registry, file watcher, events for pages) →
+//! [`http`] (routes, DASH files, pages).
+
+pub mod config;
+pub mod error_code;
+pub mod media;
+pub mod stream_id;

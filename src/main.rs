@@ -1,0 +1,3 @@
+fn main() {
+    livedash::media::init();
+}

@@ -1,0 +1,156 @@
+//! The `dash` muxer's options for one presentation, decided from the configuration and the tracks.
+//!
+//! Pure so the choices can be tested without libavformat:
+//! - H.264/VP9/AV1 (+Opus/AAC) → CMAF/fMP4 segments (forced: `auto` would put Opus in WebM), with an HLS
+//!   playlist beside the MPD for Apple devices.
+//! - VP8 → WebM segments (VP8 has no MP4 mapping in FFmpeg 5.1); WebM segments can't be chunked, so no
+//!   low latency and no HLS.
+//! - Low latency (`ldash`): chunked segments (`streaming`), `$Number$` templates without a timeline (so
+//!   the MPD need not change per segment), short fragments, producer reference time and a target latency
+//!   (which libavformat only writes together with `write_prft`, which needs `utc_timing_url`).
+//! - Every segment is kept (`window_size=0`) so a finished stream is a complete recording.
+
+use std::time::Duration;
+
+/// Which segment container a presentation uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SegmentType {
+    Mp4,
+    Webm,
+}
+
+impl SegmentType {
+    fn muxer_value(self) -> &'static str {
+        match self {
+            SegmentType::Mp4 => "mp4",
+            SegmentType::Webm => "webm",
+        }
+    }
+}
+
+/// What the operator configured, per presentation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DashSettings {
+    /// Target segment length; segments are cut at the first keyframe after it.
+    pub segment_duration: Duration,
+    /// Whether low latency was asked for (it applies only to MP4 segments).
+    pub low_latency: bool,
+    /// Length of a CMAF fragment (chunk) inside a segment in low-latency mode.
+    pub fragment_duration: Duration,
+    /// The latency players should aim for (MPD ServiceDescription) in low-latency mode.
+    pub target_latency: Duration,
+    /// Absolute URL of this server's `/time`, for the MPD's `<UTCTiming>`.
+    pub utc_timing_url: Option<String>,
+    /// A tag unique to this presentation, put in every segment name so that a stream id used again
+    /// never serves a cached segment of an earlier presentation (segments are cached as immutable).
+    pub presentation_tag: String,
+}
+
+/// Seconds as the muxer's duration options expect them.
+fn seconds(duration: Duration) -> String {
+    format!("{:.3}", duration.as_secs_f64())
+}
+
+/// Returns the `dash` muxer options for these settings and segment type.
+pub fn muxer_options(settings: &DashSettings, segment_type: SegmentType) -> Vec<(&'static str, String)> {
+    let tag = &settings.presentation_tag;
+    let mut options = vec![
+        ("dash_segment_type", segment_type.muxer_value().to_string()),
+        ("seg_duration", seconds(settings.segment_duration)),
+        ("window_size", "0".to_string()),
+        ("remove_at_exit", "0".to_string()),
+        ("use_template", "1".to_string()),
+        ("init_seg_name", format!("init-{tag}-$RepresentationID$.$ext$")),
+        ("media_seg_name", format!("chunk-{tag}-$RepresentationID$-$Number%05d$.$ext$")),
+    ];
+    if let Some(url) = &settings.utc_timing_url {
+        options.push(("utc_timing_url", url.clone()));
+    }
+    if segment_type == SegmentType::Mp4 {
+        options.push(("hls_playlist", "1".to_string()));
+    }
+    if is_low_latency(settings, segment_type) {
+        options.extend([
+            ("ldash", "1".to_string()),
+            ("streaming", "1".to_string()),
+            ("use_timeline", "0".to_string()),
+            ("frag_type", "duration".to_string()),
+            ("frag_duration", seconds(settings.fragment_duration)),
+            ("target_latency", seconds(settings.target_latency)),
+            ("write_prft", "1".to_string()),
+            // Without a timeline the MPD never changes while live, and libavformat would tell players
+            // to re-read it only every 500 s: re-reading it every segment lets them see the end.
+            ("update_period", settings.segment_duration.as_secs().max(1).to_string()),
+        ]);
+    } else {
+        options.push(("use_timeline", "1".to_string()));
+    }
+    options
+}
+
+/// Low latency applies only when asked for and the segments are chunkable (MP4).
+pub fn is_low_latency(settings: &DashSettings, segment_type: SegmentType) -> bool {
+    settings.low_latency && segment_type == SegmentType::Mp4
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(low_latency: bool) -> DashSettings {
+        DashSettings {
+            segment_duration: Duration::from_secs(2),
+            low_latency,
+            fragment_duration: Duration::from_millis(250),
+            target_latency: Duration::from_millis(1000),
+            utc_timing_url: Some("http://127.0.0.1:8080/time".into()),
+            presentation_tag: "p1".into(),
+        }
+    }
+
+    fn get<'a>(options: &'a [(&'static str, String)], name: &str) -> Option<&'a str> {
+        options.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn low_latency_mp4_is_chunked_templated_and_targets_a_latency() {
+        let options = muxer_options(&settings(true), SegmentType::Mp4);
+        assert_eq!(get(&options, "ldash"), Some("1"));
+        assert_eq!(get(&options, "streaming"), Some("1"));
+        assert_eq!(get(&options, "use_timeline"), Some("0"));
+        assert_eq!(get(&options, "frag_duration"), Some("0.250"));
+        assert_eq!(get(&options, "target_latency"), Some("1.000"));
+        assert_eq!(get(&options, "write_prft"), Some("1"));
+        assert_eq!(get(&options, "utc_timing_url"), Some("http://127.0.0.1:8080/time"));
+        assert_eq!(get(&options, "dash_segment_type"), Some("mp4"));
+        assert_eq!(get(&options, "hls_playlist"), Some("1"));
+    }
+
+    #[test]
+    fn webm_segments_never_get_low_latency_or_hls() {
+        let options = muxer_options(&settings(true), SegmentType::Webm);
+        assert!(!is_low_latency(&settings(true), SegmentType::Webm));
+        assert_eq!(get(&options, "dash_segment_type"), Some("webm"));
+        assert_eq!(get(&options, "ldash"), None);
+        assert_eq!(get(&options, "streaming"), None);
+        assert_eq!(get(&options, "hls_playlist"), None);
+        assert_eq!(get(&options, "use_timeline"), Some("1"));
+    }
+
+    #[test]
+    fn normal_mode_keeps_a_timeline_and_every_segment() {
+        let options = muxer_options(&settings(false), SegmentType::Mp4);
+        assert_eq!(get(&options, "ldash"), None);
+        assert_eq!(get(&options, "use_timeline"), Some("1"));
+        assert_eq!(get(&options, "window_size"), Some("0"));
+        assert_eq!(get(&options, "seg_duration"), Some("2.000"));
+    }
+
+    #[test]
+    fn segment_names_carry_the_presentation_tag() {
+        let options = muxer_options(&settings(false), SegmentType::Mp4);
+        assert_eq!(get(&options, "init_seg_name"), Some("init-p1-$RepresentationID$.$ext$"));
+        assert_eq!(get(&options, "media_seg_name"), Some("chunk-p1-$RepresentationID$-$Number%05d$.$ext$"));
+    }
+}

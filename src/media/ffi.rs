@@ -1,0 +1,182 @@
+//! All of livedash's `unsafe` code: the libavformat calls that ffmpeg-next does not wrap.
+//!
+//! - [`open_chunk_input`]: a demuxer reading from a custom `AVIOContext` whose read callback pulls
+//!   recorder chunks from the ingest channel ([`ChunkSource`]), with the container named up front.
+//! - [`dash_output`]: the `dash` muxer, allocated without opening the manifest path (ffmpeg-next's
+//!   `output_as` would create an empty manifest at once, which a watcher would take for a real one).
+//! - [`clear_codec_tag`]: stream copy between containers needs the source container's tag removed.
+//!
+//! Everything returned is an owned ffmpeg-next type or a struct whose `Drop` frees exactly what was
+//! allocated here, so callers stay in safe code.
+
+use std::ffi::{CString, c_int, c_void};
+use std::ops::{Deref, DerefMut};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+use std::ptr;
+
+use ffmpeg_next as ffmpeg;
+use ffmpeg::ffi;
+use ffmpeg::format::context::{Input, Output};
+use ffmpeg::{Dictionary, Error};
+
+use super::chunks::ChunkSource;
+
+/// Size of the buffer libavformat reads into. The callback returns as soon as any bytes are
+/// available, so this bounds a read, not how long the demuxer waits.
+const AVIO_BUFFER_SIZE: usize = 64 * 1024;
+
+/// A demuxer reading recorder chunks through a custom `AVIOContext`.
+pub struct ChunkInput {
+    // Field order is drop order: the format context must close before its AVIOContext is freed.
+    input: Input,
+    avio: AvioContext,
+}
+
+impl ChunkInput {
+    /// The chunk reader, for its byte count and end-of-input state.
+    pub fn source(&self) -> &ChunkSource {
+        // SAFETY: `opaque` is the `Box<ChunkSource>` leaked in `open_chunk_input` and freed only in
+        // `AvioContext::drop`. The read callback is the only other user, and it runs only inside
+        // libavformat calls made through `&mut self`, so no `&mut` alias exists while `&self` lives.
+        unsafe { &*((*self.avio.ptr).opaque as *const ChunkSource) }
+    }
+}
+
+impl Deref for ChunkInput {
+    type Target = Input;
+    fn deref(&self) -> &Input {
+        &self.input
+    }
+}
+
+impl DerefMut for ChunkInput {
+    fn deref_mut(&mut self) -> &mut Input {
+        &mut self.input
+    }
+}
+
+/// Owns a custom read `AVIOContext`, its buffer and its `ChunkSource`.
+struct AvioContext {
+    ptr: *mut ffi::AVIOContext,
+}
+
+impl Drop for AvioContext {
+    fn drop(&mut self) {
+        // SAFETY: `ptr` came from `avio_alloc_context` with a `Box<ChunkSource>` as opaque and is freed
+        // only here. The buffer is freed through `(*ptr).buffer`, not the pointer we allocated, because
+        // libavformat may have swapped it for a larger one while probing.
+        unsafe {
+            let source = (*self.ptr).opaque as *mut ChunkSource;
+            ffi::av_freep(&raw mut (*self.ptr).buffer as *mut c_void);
+            ffi::avio_context_free(&mut self.ptr);
+            drop(Box::from_raw(source));
+        }
+    }
+}
+
+/// libavformat's read callback: blocks for the next chunk; `AVERROR_EOF` once the channel is closed
+/// and drained (and on every later call). Never returns 0 and never unwinds into C.
+unsafe extern "C" fn read_chunks(opaque: *mut c_void, buf: *mut u8, buf_size: c_int) -> c_int {
+    if buf_size <= 0 {
+        return ffi::AVERROR(ffi::EINVAL);
+    }
+    // SAFETY: `opaque` is the live `Box<ChunkSource>` registered in `open_chunk_input`; libavformat
+    // calls this only from the packager thread, one call at a time, so the `&mut` is unique.
+    let source = unsafe { &mut *(opaque as *mut ChunkSource) };
+    // SAFETY: libavformat hands us a writable buffer of `buf_size` bytes that it owns for this call.
+    let buf = unsafe { std::slice::from_raw_parts_mut(buf, buf_size as usize) };
+    match catch_unwind(AssertUnwindSafe(|| source.read_into(buf))) {
+        Ok(Some(n)) => n as c_int,
+        Ok(None) => ffi::AVERROR_EOF,
+        Err(_) => ffi::AVERROR(ffi::EIO),
+    }
+}
+
+/// Opens `demuxer` (a libavformat input format name such as `matroska` or `mov`) over `source`, with
+/// `options` for the format context (probe size, whitelists...), then reads stream parameters.
+/// Options the context did not recognise are returned so the caller can refuse a typo.
+pub fn open_chunk_input(
+    source: ChunkSource,
+    demuxer: &str,
+    options: Dictionary,
+) -> Result<(ChunkInput, Dictionary<'static>), Error> {
+    let demuxer = CString::new(demuxer).map_err(|_| Error::InvalidData)?;
+    // SAFETY: `av_find_input_format` only reads the NUL-terminated name; the result is a static.
+    let format = unsafe { ffi::av_find_input_format(demuxer.as_ptr()) };
+    if format.is_null() {
+        return Err(Error::DemuxerNotFound);
+    }
+
+    // SAFETY: a fresh allocation of the size we pass to `avio_alloc_context`; checked for NULL.
+    let buffer = unsafe { ffi::av_malloc(AVIO_BUFFER_SIZE) } as *mut u8;
+    if buffer.is_null() {
+        return Err(Error::Other { errno: ffi::ENOMEM });
+    }
+    let opaque = Box::into_raw(Box::new(source)) as *mut c_void;
+    // SAFETY: `buffer` holds AVIO_BUFFER_SIZE bytes; `opaque` is the boxed source `read_chunks` expects;
+    // no write or seek callback (a read-only, non-seekable stream).
+    let avio_ptr = unsafe {
+        ffi::avio_alloc_context(buffer, AVIO_BUFFER_SIZE as c_int, 0, opaque, Some(read_chunks), None, None)
+    };
+    if avio_ptr.is_null() {
+        // SAFETY: `avio_alloc_context` failed, so we still own both allocations.
+        unsafe {
+            ffi::av_free(buffer as *mut c_void);
+            drop(Box::from_raw(opaque as *mut ChunkSource));
+        }
+        return Err(Error::Other { errno: ffi::ENOMEM });
+    }
+    let avio = AvioContext { ptr: avio_ptr };
+
+    // SAFETY: plain allocation; checked for NULL below.
+    let mut context = unsafe { ffi::avformat_alloc_context() };
+    if context.is_null() {
+        return Err(Error::Other { errno: ffi::ENOMEM });
+    }
+    // SAFETY: `context` is a fresh format context; giving it our `pb` with AVFMT_FLAG_CUSTOM_IO tells
+    // libavformat not to close or free it (`avio` does). On failure `avformat_open_input` frees
+    // `context` itself. The disowned options are taken back into a `Dictionary` right after the call.
+    let opened = unsafe {
+        let mut raw_options = options.disown();
+        (*context).pb = avio.ptr;
+        (*context).flags |= ffi::AVFMT_FLAG_CUSTOM_IO as c_int;
+        let result = ffi::avformat_open_input(&mut context, ptr::null(), format, &mut raw_options);
+        (result, Dictionary::own(raw_options))
+    };
+    let (result, unused) = opened;
+    if result < 0 {
+        return Err(Error::from(result));
+    }
+    // SAFETY: `avformat_open_input` succeeded, so `context` is an open input we now own.
+    let mut input = ChunkInput { input: unsafe { Input::wrap(context) }, avio };
+    // SAFETY: `input` owns an open format context; no per-stream options are passed.
+    let found = unsafe { ffi::avformat_find_stream_info(input.input.as_mut_ptr(), ptr::null_mut()) };
+    if found < 0 {
+        return Err(Error::from(found));
+    }
+    Ok((input, unused))
+}
+
+/// Allocates a `dash` muxer whose manifest will be written at `manifest`. Nothing is created on disk
+/// until the header is written.
+pub fn dash_output(manifest: &Path) -> Result<Output, Error> {
+    let path = CString::new(manifest.as_os_str().as_encoded_bytes()).map_err(|_| Error::InvalidData)?;
+    let mut context = ptr::null_mut();
+    // SAFETY: both strings are NUL-terminated and outlive the call; on success `context` is a new
+    // output context we own (the dash muxer is AVFMT_NOFILE, so no `pb` is opened here).
+    let result =
+        unsafe { ffi::avformat_alloc_output_context2(&mut context, ptr::null(), c"dash".as_ptr(), path.as_ptr()) };
+    if result < 0 || context.is_null() {
+        return Err(Error::from(result.min(-1)));
+    }
+    // SAFETY: `context` was just allocated and is owned by the returned `Output`.
+    Ok(unsafe { Output::wrap(context) })
+}
+
+/// Clears the codec tag of an output stream's parameters: the tag chosen by the source container
+/// (e.g. Matroska's) is not valid in MP4, and 0 lets the muxer pick its own.
+pub fn clear_codec_tag(stream: &mut ffmpeg::format::stream::StreamMut) {
+    // SAFETY: `parameters()` points at the stream's own `AVCodecParameters`, alive as long as `stream`.
+    unsafe { (*stream.parameters().as_mut_ptr()).codec_tag = 0 };
+}

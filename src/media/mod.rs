@@ -1,0 +1,134 @@
+//! media — the packager: recorder bytes in, a live DASH presentation on disk out.
+//!
+//! One dedicated thread per stream ([`spawn_packager`]). It reads chunks from a bounded channel through
+//! a custom `AVIOContext` ([`chunks`], [`ffi`]), demuxes the recorder's WebM/Matroska or fragmented MP4,
+//! and stream-copies every audio and video packet into libavformat's `dash` muxer, writing
+//! `<dir>/manifest.mpd`, init and media segments (and an HLS playlist for MP4 segments). Dropping the
+//! channel's sender ends the input: the muxer drains, writes its trailer, and the manifest becomes a
+//! static, complete recording. The packager knows nothing about HTTP or WebSockets: it reports what
+//! happened through [`PackagerEvent`]s.
+
+pub mod chunks;
+pub mod dash_options;
+mod ffi;
+mod packager;
+pub mod recorder_format;
+pub mod timestamps;
+
+use std::path::PathBuf;
+use std::thread::JoinHandle;
+
+use bytes::Bytes;
+use crossbeam_channel::Receiver;
+
+use crate::error_code::ErrorCode;
+use crate::stream_id::StreamId;
+pub use dash_options::{DashSettings, SegmentType};
+pub use recorder_format::{Container, RecorderFormat};
+
+/// Name of the manifest inside a stream's folder.
+pub const MANIFEST: &str = "manifest.mpd";
+
+/// Everything a packager thread needs to know about its stream.
+#[derive(Debug, Clone)]
+pub struct PackagerJob {
+    pub stream: StreamId,
+    /// The stream's folder; it must exist and be empty.
+    pub dir: PathBuf,
+    pub format: RecorderFormat,
+    pub settings: DashSettings,
+}
+
+/// A track being packaged.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TrackInfo {
+    /// `video` or `audio`.
+    pub kind: &'static str,
+    /// libavcodec's codec name (`h264`, `vp8`, `opus`...).
+    pub codec: String,
+}
+
+/// Reported once the muxer has written its header.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct StartInfo {
+    pub tracks: Vec<TrackInfo>,
+    pub segment_type: SegmentType,
+    pub low_latency: bool,
+}
+
+/// What a finished presentation holds.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Summary {
+    /// Presentation length: the end of the last packet of the longest track.
+    pub duration_seconds: f64,
+    /// Packets written to segments.
+    pub packets: u64,
+    /// Recorder bytes consumed.
+    pub bytes_in: u64,
+}
+
+/// What the packager thread reports, in this order: at most one `Started`, then exactly one of
+/// `Finished` or `Failed`.
+#[derive(Debug)]
+pub enum PackagerEvent {
+    Started(StartInfo),
+    /// The input ended and the trailer was written: the manifest is static.
+    Finished(Summary),
+    /// Packaging failed. When some media had already been written it was finalised as a recording and
+    /// `salvaged` says what it holds.
+    Failed { error: MediaError, salvaged: Option<Summary> },
+}
+
+/// Why packaging a stream failed. Messages name the stream and say what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    #[error("stream {stream}: the publisher stopped before sending any media")]
+    NoMedia { stream: StreamId },
+    #[error("stream {stream}: the data is not a readable {container} recording ({reason})")]
+    InvalidData { stream: StreamId, container: Container, reason: String },
+    #[error(
+        "stream {stream}: the data became unreadable after {bytes} bytes ({reason}); the media before that point was kept"
+    )]
+    CorruptAfter { stream: StreamId, bytes: u64, reason: String },
+    #[error("stream {stream}: the {kind} codec \"{codec}\" can't be packaged; use H.264, VP8, VP9 or AV1 video with Opus or AAC audio")]
+    UnsupportedCodec { stream: StreamId, kind: &'static str, codec: String },
+    #[error("stream {stream}: the recording has no audio or video track")]
+    NoTracks { stream: StreamId },
+    #[error("stream {stream}: VP8 video can only be packaged with Opus audio (WebM segments), not {audio}")]
+    Vp8NeedsOpus { stream: StreamId, audio: String },
+    #[error("stream {stream}: writing the DASH presentation in {dir} failed: {reason}")]
+    Output { stream: StreamId, dir: PathBuf, reason: String },
+}
+
+impl MediaError {
+    /// The contract's error code for this failure.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            MediaError::NoMedia { .. } | MediaError::InvalidData { .. } | MediaError::CorruptAfter { .. } => {
+                ErrorCode::InvalidData
+            }
+            MediaError::UnsupportedCodec { .. } | MediaError::NoTracks { .. } | MediaError::Vp8NeedsOpus { .. } => {
+                ErrorCode::UnsupportedMedia
+            }
+            MediaError::Output { .. } => ErrorCode::Internal,
+        }
+    }
+}
+
+/// Starts the packager thread for `job`. It runs until `chunks`' sender is dropped (or the input
+/// fails), reporting through `on_event`. Returns an error only if the thread could not be started.
+pub fn spawn_packager(
+    job: PackagerJob,
+    chunks: Receiver<Bytes>,
+    mut on_event: impl FnMut(PackagerEvent) + Send + 'static,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(format!("pkg-{}", job.stream))
+        .spawn(move || packager::run(&job, chunks::ChunkSource::new(chunks), &mut on_event))
+}
+
+/// Quiets libavformat's own logging to warnings: at its default level the dash muxer logs every file
+/// it opens. Called once at startup.
+pub fn init() {
+    ffmpeg_next::util::log::set_level(ffmpeg_next::util::log::Level::Warning);
+}

@@ -1,0 +1,157 @@
+//! What the publisher says it sends: the MediaRecorder `mimeType`, parsed into a container (which
+//! demuxer to use) and the codecs it announces. The codecs actually used are read from the stream
+//! itself; the announced ones only let us refuse an unsupported recording before any byte arrives.
+
+use std::fmt;
+
+/// The container the recorder writes, and so the demuxer we open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Container {
+    /// WebM or Matroska (`video/webm`, `video/x-matroska`): Chromium's default shape.
+    Matroska,
+    /// Fragmented MP4 (`video/mp4`): Chromium writes one fragment per GOP.
+    Mp4,
+}
+
+impl Container {
+    /// libavformat's demuxer name for this container.
+    pub fn demuxer(self) -> &'static str {
+        match self {
+            Container::Matroska => "matroska",
+            Container::Mp4 => "mov",
+        }
+    }
+}
+
+impl fmt::Display for Container {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Container::Matroska => "WebM/Matroska",
+            Container::Mp4 => "MP4",
+        })
+    }
+}
+
+/// A codec livedash can package.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codec {
+    H264,
+    Vp8,
+    Vp9,
+    Av1,
+    Opus,
+    Aac,
+}
+
+impl Codec {
+    /// Maps a `codecs=` entry (`avc1.42E01E`, `vp09.00.10.08`, `opus`, `h264`...) to a codec.
+    fn from_mime_entry(entry: &str) -> Option<Codec> {
+        let lower = entry.to_ascii_lowercase();
+        let family = lower.split('.').next().unwrap_or_default();
+        Some(match family {
+            "avc1" | "avc3" | "h264" => Codec::H264,
+            "vp8" => Codec::Vp8,
+            "vp9" | "vp09" => Codec::Vp9,
+            "av1" | "av01" => Codec::Av1,
+            "opus" => Codec::Opus,
+            "mp4a" | "aac" => Codec::Aac,
+            _ => return None,
+        })
+    }
+}
+
+/// A parsed, supported recorder `mimeType`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecorderFormat {
+    pub container: Container,
+    /// Codecs named in the `codecs=` parameter (may be empty: then the stream tells).
+    pub announced: Vec<Codec>,
+}
+
+/// Why a `mimeType` was refused; the message is shown to the publisher.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FormatError {
+    #[error("the mimeType is empty; send the MediaRecorder's mimeType, e.g. \"video/webm;codecs=vp8,opus\"")]
+    Empty,
+    #[error(
+        "container \"{0}\" is not supported; record video/webm, video/x-matroska or video/mp4 (or their audio/ forms)"
+    )]
+    Container(String),
+    #[error("codec \"{0}\" is not supported; use H.264, VP8, VP9 or AV1 video with Opus or AAC audio")]
+    Codec(String),
+}
+
+impl RecorderFormat {
+    /// Parses a MediaRecorder `mimeType` such as `video/x-matroska;codecs=avc1,opus`.
+    pub fn parse(mime_type: &str) -> Result<RecorderFormat, FormatError> {
+        let mut parts = mime_type.split(';');
+        let essence = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+        if essence.is_empty() {
+            return Err(FormatError::Empty);
+        }
+        let container = match essence.as_str() {
+            "video/webm" | "audio/webm" | "video/x-matroska" | "audio/x-matroska" => Container::Matroska,
+            "video/mp4" | "audio/mp4" => Container::Mp4,
+            _ => return Err(FormatError::Container(essence)),
+        };
+        let mut announced = Vec::new();
+        for param in parts {
+            let Some((name, value)) = param.split_once('=') else { continue };
+            if !name.trim().eq_ignore_ascii_case("codecs") {
+                continue;
+            }
+            for entry in value.trim().trim_matches('"').split(',') {
+                let entry = entry.trim();
+                if entry.is_empty() {
+                    continue;
+                }
+                let codec = Codec::from_mime_entry(entry).ok_or_else(|| FormatError::Codec(entry.to_string()))?;
+                announced.push(codec);
+            }
+        }
+        Ok(RecorderFormat { container, announced })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_shape_chromium_records_is_accepted() {
+        let cases = [
+            ("video/x-matroska;codecs=avc1,opus", Container::Matroska, vec![Codec::H264, Codec::Opus]),
+            ("video/webm;codecs=vp8,opus", Container::Matroska, vec![Codec::Vp8, Codec::Opus]),
+            ("video/webm;codecs=vp9,opus", Container::Matroska, vec![Codec::Vp9, Codec::Opus]),
+            ("video/mp4;codecs=avc1,opus", Container::Mp4, vec![Codec::H264, Codec::Opus]),
+            ("video/mp4;codecs=vp9,opus", Container::Mp4, vec![Codec::Vp9, Codec::Opus]),
+            ("video/x-matroska;codecs=avc1", Container::Matroska, vec![Codec::H264]),
+            ("audio/webm;codecs=opus", Container::Matroska, vec![Codec::Opus]),
+            ("audio/mp4;codecs=opus", Container::Mp4, vec![Codec::Opus]),
+            ("video/webm", Container::Matroska, vec![]),
+        ];
+        for (mime, container, codecs) in cases {
+            let parsed = RecorderFormat::parse(mime).unwrap_or_else(|e| panic!("{mime}: {e}"));
+            assert_eq!(parsed.container, container, "{mime}");
+            assert_eq!(parsed.announced, codecs, "{mime}");
+        }
+    }
+
+    #[test]
+    fn quoted_spaced_and_profiled_codec_lists_are_understood() {
+        let parsed = RecorderFormat::parse("Video/MP4; codecs=\"avc1.42E01E, mp4a.40.2\"").unwrap();
+        assert_eq!(parsed.container, Container::Mp4);
+        assert_eq!(parsed.announced, vec![Codec::H264, Codec::Aac]);
+        let parsed = RecorderFormat::parse("video/webm;codecs=vp09.00.10.08").unwrap();
+        assert_eq!(parsed.announced, vec![Codec::Vp9]);
+    }
+
+    #[test]
+    fn unsupported_containers_and_codecs_are_named_in_the_error() {
+        assert_eq!(RecorderFormat::parse(""), Err(FormatError::Empty));
+        assert_eq!(RecorderFormat::parse("video/ogg;codecs=theora"), Err(FormatError::Container("video/ogg".into())));
+        assert_eq!(RecorderFormat::parse("audio/webm;codecs=pcm"), Err(FormatError::Codec("pcm".into())));
+        let err = RecorderFormat::parse("video/webm;codecs=hevc,opus").unwrap_err();
+        assert!(err.to_string().contains("\"hevc\""), "{err}");
+    }
+}

@@ -1,0 +1,70 @@
+//! Reading media back in tests: real libavformat demuxing of fixtures and of what livedash wrote.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use ffmpeg_next as ffmpeg;
+
+/// The recorder fixtures (tests/fixtures/recorder), recorded from Chromium's MediaRecorder.
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/recorder").join(name)
+}
+
+/// Packets per media kind ("video"/"audio") in a media file.
+pub fn count_packets(path: &Path) -> BTreeMap<&'static str, u64> {
+    ffmpeg::init().unwrap();
+    let mut input = ffmpeg::format::input(path).unwrap_or_else(|e| panic!("opening {}: {e}", path.display()));
+    let kinds: Vec<Option<&'static str>> = input
+        .streams()
+        .map(|s| match s.parameters().medium() {
+            ffmpeg::media::Type::Video => Some("video"),
+            ffmpeg::media::Type::Audio => Some("audio"),
+            _ => None,
+        })
+        .collect();
+    let mut counts = BTreeMap::new();
+    for (stream, _packet) in input.packets() {
+        if let Some(kind) = kinds[stream.index()] {
+            *counts.entry(kind).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+/// One representation of a finished presentation, re-assembled as a single playable file
+/// (init segment followed by every media segment in order), written into `scratch`.
+pub fn assemble_representation(dir: &Path, representation: usize, scratch: &Path) -> PathBuf {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    let suffix_init = format!("-{representation}.");
+    let init = names
+        .iter()
+        .find(|n| n.starts_with("init-") && n.contains(&suffix_init))
+        .unwrap_or_else(|| panic!("no init segment for representation {representation} in {names:?}"));
+    let chunk_marker = format!("-{representation}-");
+    let chunks: Vec<&String> =
+        names.iter().filter(|n| n.starts_with("chunk-") && n.contains(&chunk_marker) && !n.ends_with(".tmp")).collect();
+    assert!(!chunks.is_empty(), "no segments for representation {representation} in {names:?}");
+    let extension = Path::new(init).extension().unwrap().to_str().unwrap();
+    let out = scratch.join(format!("rep{representation}.{}", if extension == "webm" { "webm" } else { "mp4" }));
+    let mut bytes = std::fs::read(dir.join(init)).unwrap();
+    for chunk in chunks {
+        bytes.extend(std::fs::read(dir.join(chunk)).unwrap());
+    }
+    std::fs::write(&out, bytes).unwrap();
+    out
+}
+
+/// Packets per kind across all representations of a finished presentation.
+pub fn count_presentation_packets(dir: &Path, representations: usize, scratch: &Path) -> BTreeMap<&'static str, u64> {
+    let mut total = BTreeMap::new();
+    for rep in 0..representations {
+        for (kind, n) in count_packets(&assemble_representation(dir, rep, scratch)) {
+            *total.entry(kind).or_insert(0) += n;
+        }
+    }
+    total
+}
