@@ -11,6 +11,18 @@ use clap::{Parser, ValueEnum};
 /// a keyframe per segment (the publisher page sets the recorder's keyframe interval to match).
 pub const DEFAULT_SEGMENT_SECONDS: &str = "2";
 
+/// CMAF fragment (chunk) length in low-latency mode: a player can fetch a fragment as soon as it is
+/// written, so shorter means lower latency, at the cost of a little overhead per fragment.
+pub const DEFAULT_FRAGMENT_SECONDS: &str = "0.25";
+
+/// The latency players aim for in low-latency mode (MPD ServiceDescription): below ~1 s the player has
+/// no room to absorb a late fragment and stalls.
+pub const DEFAULT_TARGET_LATENCY_SECONDS: &str = "1.0";
+
+/// Largest WebSocket message a publisher may send. Chromium's chunks are 15 KB–1.5 MB; MP4 recordings
+/// send a whole GOP per message, so leave room for high bitrates.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 8 * 1024 * 1024;
+
 /// livedash: go live from a web browser. MediaRecorder bytes arrive over a WebSocket, are packaged
 /// in-process by libavformat into MPEG-DASH (and HLS), and are served with CORS to dash.js players.
 #[derive(Debug, Clone, Parser)]
@@ -34,6 +46,25 @@ pub struct Config {
     #[arg(long, env = "LIVEDASH_LATENCY", value_enum, default_value_t = Latency::Low)]
     pub latency: Latency,
 
+    /// Low-latency fragment length in seconds (0.1–0.5).
+    #[arg(long, env = "LIVEDASH_FRAGMENT_DURATION", value_name = "SECONDS", default_value = DEFAULT_FRAGMENT_SECONDS,
+          value_parser = parse_fragment_seconds)]
+    pub fragment_duration: Duration,
+
+    /// Latency players aim for in low-latency mode, in seconds (written to the MPD).
+    #[arg(long, env = "LIVEDASH_TARGET_LATENCY", value_name = "SECONDS", default_value = DEFAULT_TARGET_LATENCY_SECONDS,
+          value_parser = parse_target_latency)]
+    pub target_latency: Duration,
+
+    /// This server's public base URL (e.g. `https://live.example.com`), used for the absolute `/time` URL
+    /// in manifests; by default it is taken from each publisher's request.
+    #[arg(long, env = "LIVEDASH_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+
+    /// Largest WebSocket message a publisher may send, in bytes (at least 4 MiB recommended).
+    #[arg(long, env = "LIVEDASH_MAX_MESSAGE_BYTES", value_name = "BYTES", default_value_t = DEFAULT_MAX_MESSAGE_BYTES)]
+    pub max_message_bytes: usize,
+
     /// Secret publishers must pass as `?token=` to `/ws/publish/{stream}`; without it anyone may publish.
     #[arg(long, env = "LIVEDASH_PUBLISH_TOKEN", value_name = "TOKEN", hide_env_values = true)]
     pub publish_token: Option<String>,
@@ -48,12 +79,24 @@ pub enum Latency {
     Normal,
 }
 
-fn parse_segment_seconds(text: &str) -> Result<Duration, String> {
+fn parse_seconds_in(text: &str, min: f64, max: f64) -> Result<Duration, String> {
     let seconds: f64 = text.parse().map_err(|_| format!("\"{text}\" is not a number of seconds"))?;
-    if !(0.5..=30.0).contains(&seconds) {
-        return Err(format!("{seconds} s is outside 0.5–30 s"));
+    if !(min..=max).contains(&seconds) {
+        return Err(format!("{seconds} s is outside {min}–{max} s"));
     }
     Ok(Duration::from_secs_f64(seconds))
+}
+
+fn parse_segment_seconds(text: &str) -> Result<Duration, String> {
+    parse_seconds_in(text, 0.5, 30.0)
+}
+
+fn parse_fragment_seconds(text: &str) -> Result<Duration, String> {
+    parse_seconds_in(text, 0.1, 0.5)
+}
+
+fn parse_target_latency(text: &str) -> Result<Duration, String> {
+    parse_seconds_in(text, 0.2, 30.0)
 }
 
 #[cfg(test)]

@@ -1,3 +1,17 @@
-fn main() {
-    livedash::media::init();
+use std::process::ExitCode;
+
+use clap::Parser;
+use livedash::config::Config;
+
+#[actix_web::main]
+async fn main() -> ExitCode {
+    let config = Config::parse();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    match livedash::server::run(config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log::error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
 }

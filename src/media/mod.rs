@@ -10,6 +10,7 @@
 
 pub mod chunks;
 pub mod dash_options;
+pub mod files;
 mod ffi;
 mod packager;
 pub mod recorder_format;

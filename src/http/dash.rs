@@ -1,0 +1,79 @@
+//! `GET /dash/{stream}/{file}`: the DASH and HLS files of a stream.
+//!
+//! Only names the muxer writes are served ([`DashFile`]); anything else is a 404 before the file system
+//! is touched. Files are opened first and their size taken from the open handle, so a manifest being
+//! replaced (written as `.tmp`, then renamed) is always served whole, old or new. Manifests and
+//! playlists are `no-cache`; segments never change once written, so they are cached as immutable
+//! (their names carry a per-presentation tag, so a reused stream id never hits an old segment).
+
+use std::fs::File;
+use std::io;
+use std::path::PathBuf;
+
+use actix_files::NamedFile;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::AppState;
+use crate::media::files::DashFile;
+use crate::stream_id::StreamId;
+
+const SEGMENT_CACHE: &str = "public, max-age=31536000, immutable";
+const MANIFEST_CACHE: &str = "no-cache";
+
+fn text(status: actix_web::http::StatusCode, body: String) -> HttpResponse {
+    HttpResponse::build(status).content_type("text/plain; charset=utf-8").body(body)
+}
+
+pub async fn file(request: HttpRequest, path: web::Path<(String, String)>, state: web::Data<AppState>) -> HttpResponse {
+    let (stream, name) = path.into_inner();
+    let stream = match StreamId::parse(&stream) {
+        Ok(stream) => stream,
+        Err(e) => return text(actix_web::http::StatusCode::BAD_REQUEST, format!("{e}\n")),
+    };
+    let Some(kind) = DashFile::parse(&name) else {
+        return text(actix_web::http::StatusCode::NOT_FOUND, format!("stream {stream} has no file {name:?}\n"));
+    };
+    let audio = is_audio_representation(&state, &stream, kind);
+    let path = state.registry.stream_dir(&stream).join(&name);
+    match open(path).await {
+        Ok((file, path)) => serve(&request, file, path, kind, audio),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            text(actix_web::http::StatusCode::NOT_FOUND, format!("stream {stream} has no file {name} (yet)\n"))
+        }
+        Err(e) => {
+            log::error!("stream {stream}: reading {name}: {e}");
+            text(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR, format!("stream {stream}: could not read {name}\n"))
+        }
+    }
+}
+
+/// Opens a file off the async executor.
+async fn open(path: PathBuf) -> io::Result<(File, PathBuf)> {
+    web::block(move || File::open(&path).map(|file| (file, path))).await.map_err(io::Error::other)?
+}
+
+/// A finished file, through actix-files (ranges, validators, HEAD).
+fn serve(request: &HttpRequest, file: File, path: PathBuf, kind: DashFile, audio: bool) -> HttpResponse {
+    let named = match NamedFile::from_file(file, path) {
+        Ok(named) => named,
+        Err(e) => return text(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")),
+    };
+    let mut response = named
+        .set_content_type(kind.content_type(audio).parse().expect("static MIME types parse"))
+        .disable_content_disposition()
+        .into_response(request);
+    let cache = if kind.is_segment() { SEGMENT_CACHE } else { MANIFEST_CACHE };
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    response
+}
+
+/// WebM segments of an audio track are `audio/webm`; the registry knows which representation is audio.
+fn is_audio_representation(state: &AppState, stream: &StreamId, kind: DashFile) -> bool {
+    let Some(rep) = kind.representation() else { return false };
+    state
+        .registry
+        .status(stream)
+        .and_then(|status| status.tracks.get(rep as usize).map(|t| t.kind == "audio"))
+        .unwrap_or(false)
+}

@@ -1,0 +1,40 @@
+//! ingest — the publisher's WebSocket session (`/ws/publish/{stream}`): the `start` handshake, then
+//! recorder bytes forwarded into the stream's bounded channel, then `stop` or a closed socket ends the
+//! presentation. Server events (`accepted`, `manifest_ready`, `ended`, `error`) go back on the socket.
+
+pub mod pipeline;
+pub mod session;
+
+use crate::error_code::ErrorCode;
+use crate::media::recorder_format::FormatError;
+use crate::stream_id::StreamId;
+
+/// Why a publish session was refused or ended early. Each variant carries its contract code.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("stream {stream}: the first message must be {{\"type\":\"start\",\"mimeType\":\"...\"}}, not {got}")]
+    ExpectedStart { stream: StreamId, got: String },
+    #[error("stream {stream}: {detail}")]
+    BadMessage { stream: StreamId, detail: String },
+    #[error("stream {stream}: {source}")]
+    UnsupportedFormat { stream: StreamId, source: FormatError },
+    #[error("stream {stream} is already being published; stop the other publisher or pick another stream id")]
+    Busy { stream: StreamId },
+    #[error("stream {stream}: a message was larger than the {limit} byte limit; send smaller recorder chunks (a shorter timeslice)")]
+    MessageTooLarge { stream: StreamId, limit: usize },
+    #[error("stream {stream}: the server could not start packaging: {reason}")]
+    Internal { stream: StreamId, reason: String },
+}
+
+impl IngestError {
+    /// The contract's error code.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            IngestError::ExpectedStart { .. } | IngestError::BadMessage { .. } => ErrorCode::BadRequest,
+            IngestError::UnsupportedFormat { .. } => ErrorCode::UnsupportedMedia,
+            IngestError::Busy { .. } => ErrorCode::StreamBusy,
+            IngestError::MessageTooLarge { .. } => ErrorCode::TooLarge,
+            IngestError::Internal { .. } => ErrorCode::Internal,
+        }
+    }
+}

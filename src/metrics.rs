@@ -1,0 +1,77 @@
+//! Counters for `GET /metrics` (Prometheus text format). Plain atomics: a handful of numbers does not
+//! need a metrics framework.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::streams::{Registry, StreamState};
+
+/// Process-wide counters, updated on the data path.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Recorder bytes received from publishers.
+    pub ingest_bytes: AtomicU64,
+    /// Binary WebSocket messages received from publishers.
+    pub ingest_messages: AtomicU64,
+    /// Publish attempts that got `accepted`.
+    pub publishes_accepted: AtomicU64,
+    /// Publish attempts refused with an error.
+    pub publishes_refused: AtomicU64,
+    /// Viewer WebSockets open now.
+    pub viewers: AtomicU64,
+    /// Segment requests answered while the segment was still being written.
+    pub in_progress_segments_served: AtomicU64,
+}
+
+impl Metrics {
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Renders the counters and the registry's stream states.
+    pub fn render(&self, registry: &Registry) -> String {
+        let mut out = String::new();
+        let counter = |out: &mut String, name: &str, help: &str, kind: &str, value: u64| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+        };
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        counter(&mut out, "livedash_ingest_bytes_total", "Recorder bytes received.", "counter", get(&self.ingest_bytes));
+        counter(
+            &mut out,
+            "livedash_ingest_messages_total",
+            "Binary WebSocket messages received from publishers.",
+            "counter",
+            get(&self.ingest_messages),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP livedash_publishes_total Publish attempts by result.\n# TYPE livedash_publishes_total counter\n\
+             livedash_publishes_total{{result=\"accepted\"}} {}\nlivedash_publishes_total{{result=\"refused\"}} {}",
+            get(&self.publishes_accepted),
+            get(&self.publishes_refused)
+        );
+        counter(&mut out, "livedash_viewer_sockets", "Viewer WebSockets open.", "gauge", get(&self.viewers));
+        counter(
+            &mut out,
+            "livedash_in_progress_segments_served_total",
+            "Segments streamed while still being written.",
+            "counter",
+            get(&self.in_progress_segments_served),
+        );
+        let mut states = [("starting", 0u64), ("live", 0), ("ended", 0), ("failed", 0)];
+        for (_, status) in registry.list() {
+            let index = match status.state {
+                StreamState::Starting => 0,
+                StreamState::Live => 1,
+                StreamState::Ended { .. } => 2,
+                StreamState::Failed { .. } => 3,
+            };
+            states[index].1 += 1;
+        }
+        let _ = writeln!(out, "# HELP livedash_streams Streams by state.\n# TYPE livedash_streams gauge");
+        for (state, n) in states {
+            let _ = writeln!(out, "livedash_streams{{state=\"{state}\"}} {n}");
+        }
+        out
+    }
+}

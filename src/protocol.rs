@@ -1,0 +1,125 @@
+//! The WebSocket messages of the interface contract, exactly as they appear on the wire.
+//!
+//! Client → server (publishers only): `start` (first), then binary chunks, then `stop`.
+//! Server → client: `accepted` (publishers), `manifest_ready`, `ended`, `error` (then a close frame).
+
+use serde::{Deserialize, Serialize};
+
+use crate::error_code::ErrorCode;
+use crate::stream_id::StreamId;
+
+/// A text message from a publisher.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientMessage {
+    /// Must come first: what the recorder produces.
+    Start {
+        #[serde(rename = "mimeType")]
+        mime_type: String,
+    },
+    /// The publisher is done: finalise the presentation.
+    Stop,
+}
+
+impl ClientMessage {
+    /// Parses a text message, with an error a person can act on.
+    pub fn parse(text: &str) -> Result<ClientMessage, String> {
+        serde_json::from_str(text).map_err(|e| {
+            format!(
+                "could not read the message {:?} ({e}); send {{\"type\":\"start\",\"mimeType\":\"...\"}} or {{\"type\":\"stop\"}}",
+                truncate(text, 80)
+            )
+        })
+    }
+}
+
+fn truncate(text: &str, max: usize) -> &str {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => &text[..end],
+        None => text,
+    }
+}
+
+/// A text message to a publisher or viewer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    Accepted {
+        stream: StreamId,
+        #[serde(rename = "manifestUrl")]
+        manifest_url: String,
+        #[serde(rename = "watchUrl")]
+        watch_url: String,
+    },
+    ManifestReady {
+        #[serde(rename = "manifestUrl")]
+        manifest_url: String,
+    },
+    Ended {
+        #[serde(rename = "durationSeconds")]
+        duration_seconds: f64,
+    },
+    Error {
+        code: ErrorCode,
+        message: String,
+    },
+}
+
+impl ServerMessage {
+    pub fn accepted(stream: &StreamId) -> ServerMessage {
+        ServerMessage::Accepted {
+            stream: stream.clone(),
+            manifest_url: manifest_url(stream),
+            watch_url: format!("/watch/{stream}"),
+        }
+    }
+
+    pub fn manifest_ready(stream: &StreamId) -> ServerMessage {
+        ServerMessage::ManifestReady { manifest_url: manifest_url(stream) }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("server messages always serialise")
+    }
+}
+
+/// Where a stream's manifest is served.
+pub fn manifest_url(stream: &StreamId) -> String {
+    format!("/dash/{stream}/manifest.mpd")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_messages_parse_as_in_the_contract() {
+        assert_eq!(
+            ClientMessage::parse(r#"{"type":"start","mimeType":"video/webm;codecs=vp8,opus"}"#),
+            Ok(ClientMessage::Start { mime_type: "video/webm;codecs=vp8,opus".into() })
+        );
+        assert_eq!(ClientMessage::parse(r#"{"type":"stop"}"#), Ok(ClientMessage::Stop));
+        let err = ClientMessage::parse(r#"{"type":"begin"}"#).unwrap_err();
+        assert!(err.contains("begin") && err.contains("\"start\""), "{err}");
+        assert!(ClientMessage::parse("not json").is_err());
+        assert!(ClientMessage::parse(r#"{"type":"start"}"#).is_err(), "mimeType is required");
+    }
+
+    #[test]
+    fn server_messages_serialise_exactly_as_in_the_contract() {
+        let id = StreamId::parse("cam1").unwrap();
+        assert_eq!(
+            ServerMessage::accepted(&id).to_json(),
+            r#"{"type":"accepted","stream":"cam1","manifestUrl":"/dash/cam1/manifest.mpd","watchUrl":"/watch/cam1"}"#
+        );
+        assert_eq!(
+            ServerMessage::manifest_ready(&id).to_json(),
+            r#"{"type":"manifest_ready","manifestUrl":"/dash/cam1/manifest.mpd"}"#
+        );
+        assert_eq!(ServerMessage::Ended { duration_seconds: 4.5 }.to_json(), r#"{"type":"ended","durationSeconds":4.5}"#);
+        assert_eq!(
+            ServerMessage::Error { code: ErrorCode::StreamBusy, message: "busy".into() }.to_json(),
+            r#"{"type":"error","code":"stream_busy","message":"busy"}"#
+        );
+    }
+}

@@ -1,0 +1,129 @@
+//! When may a player start? dash.js 5 fails on an AdaptationSet whose segment list is empty, so
+//! `manifest_ready` waits until the MPD exists and every AdaptationSet has something to play:
+//! - with a `SegmentTimeline` (normal mode), at least one `<S>` entry;
+//! - with a `$Number$` template and no timeline (low latency), its init segment and the first media
+//!   segment on disk, finished or still being written (`.tmp`) with its first fragment.
+//!
+//! Pure: the caller says which files exist, so this is tested without a muxer.
+
+use roxmltree::{Document, Node};
+
+/// True when every AdaptationSet in `mpd` lists or has a playable first segment. `file_ready(name)`
+/// says whether the file `name` (or its in-progress `.tmp`) exists with data.
+pub fn presentation_ready(mpd: &str, file_ready: impl Fn(&str) -> bool) -> bool {
+    let Ok(doc) = Document::parse(mpd) else { return false };
+    let adaptation_sets: Vec<Node> = doc.descendants().filter(|n| n.has_tag_name("AdaptationSet")).collect();
+    !adaptation_sets.is_empty() && adaptation_sets.iter().all(|set| adaptation_set_ready(*set, &file_ready))
+}
+
+fn adaptation_set_ready(set: Node, file_ready: &impl Fn(&str) -> bool) -> bool {
+    let representations: Vec<Node> = set.children().filter(|n| n.has_tag_name("Representation")).collect();
+    !representations.is_empty()
+        && representations.iter().all(|rep| {
+            let template = child(*rep, "SegmentTemplate").or_else(|| child(set, "SegmentTemplate"));
+            let Some(template) = template else { return false };
+            match child(template, "SegmentTimeline") {
+                Some(timeline) => timeline.children().any(|n| n.has_tag_name("S")),
+                None => first_files_ready(*rep, template, file_ready),
+            }
+        })
+}
+
+fn first_files_ready(rep: Node, template: Node, file_ready: &impl Fn(&str) -> bool) -> bool {
+    let id = rep.attribute("id").unwrap_or_default();
+    let start_number: u64 = template.attribute("startNumber").and_then(|n| n.parse().ok()).unwrap_or(1);
+    let (Some(init), Some(media)) = (template.attribute("initialization"), template.attribute("media")) else {
+        return false;
+    };
+    file_ready(&expand_template(init, id, start_number)) && file_ready(&expand_template(media, id, start_number))
+}
+
+/// Expands `$RepresentationID$` and `$Number$` / `$Number%05d$` in a SegmentTemplate attribute.
+pub fn expand_template(template: &str, representation_id: &str, number: u64) -> String {
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(start) = rest.find('$') {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        let Some(end) = after.find('$') else {
+            out.push_str(&rest[start..]);
+            return out;
+        };
+        let identifier = &after[..end];
+        match identifier {
+            "" => out.push('$'),
+            "RepresentationID" => out.push_str(representation_id),
+            _ if identifier.starts_with("Number") => {
+                let width: usize = identifier
+                    .strip_prefix("Number%0")
+                    .and_then(|w| w.strip_suffix('d'))
+                    .and_then(|w| w.parse().ok())
+                    .unwrap_or(0);
+                out.push_str(&format!("{number:0width$}"));
+            }
+            _ => {
+                out.push('$');
+                out.push_str(identifier);
+                out.push('$');
+            }
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn child<'a, 'i>(node: Node<'a, 'i>, tag: &str) -> Option<Node<'a, 'i>> {
+    node.children().find(|n| n.has_tag_name(tag))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TIMELINE_MPD: &str = r#"<?xml version="1.0"?>
+<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="dynamic"><Period>
+  <AdaptationSet contentType="video"><Representation id="0">
+    <SegmentTemplate initialization="init-t-$RepresentationID$.m4s" media="chunk-t-$RepresentationID$-$Number%05d$.m4s" startNumber="1">
+      <SegmentTimeline>VIDEO_S</SegmentTimeline></SegmentTemplate></Representation></AdaptationSet>
+  <AdaptationSet contentType="audio"><Representation id="1">
+    <SegmentTemplate initialization="init-t-$RepresentationID$.m4s" media="chunk-t-$RepresentationID$-$Number%05d$.m4s" startNumber="1">
+      <SegmentTimeline>AUDIO_S</SegmentTimeline></SegmentTemplate></Representation></AdaptationSet>
+</Period></MPD>"#;
+
+    const NUMBER_MPD: &str = r#"<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="dynamic"><Period>
+  <AdaptationSet contentType="video"><Representation id="0">
+    <SegmentTemplate duration="2000" timescale="1000" initialization="init-t-$RepresentationID$.m4s" media="chunk-t-$RepresentationID$-$Number%05d$.m4s" startNumber="1"/>
+  </Representation></AdaptationSet></Period></MPD>"#;
+
+    #[test]
+    fn a_timeline_needs_a_segment_in_every_adaptation_set() {
+        let both = TIMELINE_MPD.replace("VIDEO_S", r#"<S t="0" d="2000"/>"#).replace("AUDIO_S", r#"<S t="0" d="2000"/>"#);
+        assert!(presentation_ready(&both, |_| false));
+        let audio_empty = TIMELINE_MPD.replace("VIDEO_S", r#"<S t="0" d="2000"/>"#).replace("AUDIO_S", "");
+        assert!(!presentation_ready(&audio_empty, |_| true));
+    }
+
+    #[test]
+    fn a_number_template_needs_the_init_and_first_segment_on_disk() {
+        assert!(presentation_ready(NUMBER_MPD, |name| ["init-t-0.m4s", "chunk-t-0-00001.m4s"].contains(&name)));
+        assert!(!presentation_ready(NUMBER_MPD, |name| name == "init-t-0.m4s"));
+        assert!(!presentation_ready(NUMBER_MPD, |name| name == "chunk-t-0-00001.m4s"));
+    }
+
+    #[test]
+    fn broken_or_empty_manifests_are_not_ready() {
+        assert!(!presentation_ready("", |_| true));
+        assert!(!presentation_ready("<MPD><Period/></MPD>", |_| true));
+        assert!(!presentation_ready("<MPD><Period><AdaptationSet/></Period></MPD>", |_| true));
+        assert!(!presentation_ready("<MPD><Period><AdaptationSet>", |_| true));
+    }
+
+    #[test]
+    fn templates_expand_like_the_muxer_names_files() {
+        assert_eq!(expand_template("chunk-ab-$RepresentationID$-$Number%05d$.m4s", "1", 7), "chunk-ab-1-00007.m4s");
+        assert_eq!(expand_template("seg-$Number$.webm", "0", 12), "seg-12.webm");
+        assert_eq!(expand_template("a$$b", "0", 1), "a$b");
+        assert_eq!(expand_template("x-$Bandwidth$", "0", 1), "x-$Bandwidth$");
+    }
+}
