@@ -5,6 +5,10 @@
 //! replaced (written as `.tmp`, then renamed) is always served whole, old or new. Manifests and
 //! playlists are `no-cache`; segments never change once written, so they are cached as immutable
 //! (their names carry a per-presentation tag, so a reused stream id never hits an old segment).
+//!
+//! While a stream is live, a segment that is not finished yet is not a 404: a request for it waits
+//! (about one segment duration at most) for the muxer to start it, then streams it as it is written
+//! ([`super::in_progress`]). That is what lets a low-latency player start a segment early.
 
 use std::fs::File;
 use std::io;
@@ -15,7 +19,9 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::AppState;
+use super::in_progress::{self, Found};
 use crate::media::files::DashFile;
+use crate::metrics::Metrics;
 use crate::stream_id::StreamId;
 
 const SEGMENT_CACHE: &str = "public, max-age=31536000, immutable";
@@ -36,17 +42,54 @@ pub async fn file(request: HttpRequest, path: web::Path<(String, String)>, state
     };
     let audio = is_audio_representation(&state, &stream, kind);
     let path = state.registry.stream_dir(&stream).join(&name);
-    match open(path).await {
+    match open(path.clone()).await {
         Ok((file, path)) => serve(&request, file, path, kind, audio),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            text(actix_web::http::StatusCode::NOT_FOUND, format!("stream {stream} has no file {name} (yet)\n"))
-        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => not_finished(&request, &state, &stream, &name, path, kind, audio).await,
         Err(e) => {
             log::error!("stream {stream}: reading {name}: {e}");
             text(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR, format!("stream {stream}: could not read {name}\n"))
         }
     }
 }
+
+/// A segment of a live stream that isn't finished: wait for it to start, then stream it as it grows.
+async fn not_finished(
+    request: &HttpRequest,
+    state: &AppState,
+    stream: &StreamId,
+    name: &str,
+    path: PathBuf,
+    kind: DashFile,
+    audio: bool,
+) -> HttpResponse {
+    let not_found = || text(actix_web::http::StatusCode::NOT_FOUND, format!("stream {stream} has no file {name} (yet)\n"));
+    let changes = match (kind.is_segment(), state.registry.file_changes(stream)) {
+        (true, Some(changes)) => changes,
+        _ => return not_found(),
+    };
+    let segment = state.config.segment_duration;
+    let wait_deadline = tokio::time::Instant::now() + segment + WAIT_SLACK;
+    match in_progress::wait_for_segment(&path, changes.clone(), wait_deadline).await {
+        Found::Finished => match open(path).await {
+            Ok((file, path)) => serve(request, file, path, kind, audio),
+            Err(_) => not_found(),
+        },
+        Found::InProgress(file) => {
+            Metrics::add(&state.metrics.in_progress_segments_served, 1);
+            // A segment lasts about `segment`, but ends on a keyframe: allow for a late one.
+            let deadline = tokio::time::Instant::now() + segment * 4 + WAIT_SLACK;
+            HttpResponse::Ok()
+                .content_type(kind.content_type(audio))
+                // Not `immutable`: if this response is cut short, no cache may keep it.
+                .insert_header((header::CACHE_CONTROL, "no-cache"))
+                .streaming(in_progress::stream_growing(file, path, changes, deadline))
+        }
+        Found::Missing => not_found(),
+    }
+}
+
+/// Added to a segment duration when waiting for a segment, for clock differences between players and us.
+const WAIT_SLACK: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Opens a file off the async executor.
 async fn open(path: PathBuf) -> io::Result<(File, PathBuf)> {

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod dash;
+pub mod in_progress;
 pub mod pages;
 pub mod sockets;
 

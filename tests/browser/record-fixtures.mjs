@@ -1,5 +1,5 @@
 // Records the shapes Chromium's MediaRecorder produces into tests/fixtures/recorder/.
-// Run: node tests/browser/record-fixtures.mjs [seconds]
+// Run: node tests/browser/record-fixtures.mjs [seconds] [only-this-file]
 // The fake camera draws a running timer; bitrates are kept low so fixtures stay small.
 import { createServer } from 'node:http';
 import { writeFileSync, mkdirSync } from 'node:fs';
@@ -9,10 +9,13 @@ import { launchBrowser } from './lib/chromium.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const outDir = join(here, '..', 'fixtures', 'recorder');
-const seconds = Number(process.argv[2] || 5);
+const defaultSeconds = Number(process.argv[2] || 4);
+const only = process.argv[3];
 
-// [file name, requested mimeType, constraints]
+// [file name, requested mimeType, constraints, options]
 const SHAPES = [
+  // A longer stream with the publisher page's keyframe interval, for live and low-latency tests.
+  ['h264-opus-10s.mkv', 'video/webm;codecs=h264,opus', { video: true, audio: true }, { seconds: 10, keyframeMs: 2000, timesliceMs: 100 }],
   ['h264-opus.mkv', 'video/webm;codecs=h264,opus', { video: true, audio: true }],
   ['vp8-opus.webm', 'video/webm;codecs=vp8,opus', { video: true, audio: true }],
   ['vp9-opus.webm', 'video/webm;codecs=vp9,opus', { video: true, audio: true }],
@@ -36,20 +39,24 @@ const page = await browser.newPage();
 await page.goto(url);
 mkdirSync(outDir, { recursive: true });
 
-for (const [name, mimeType, constraints] of SHAPES) {
-  const result = await page.evaluate(async ({ mimeType, constraints, seconds }) => {
+for (const [name, mimeType, constraints, options = {}] of SHAPES) {
+  if (only && name !== only) continue;
+  const seconds = options.seconds || defaultSeconds;
+  const keyframeMs = options.keyframeMs || 1000;
+  const timesliceMs = options.timesliceMs || 250;
+  const result = await page.evaluate(async ({ mimeType, constraints, seconds, keyframeMs, timesliceMs }) => {
     if (!MediaRecorder.isTypeSupported(mimeType)) return { unsupported: true };
     const stream = await navigator.mediaDevices.getUserMedia(constraints);
     const recorder = new MediaRecorder(stream, {
       mimeType,
       videoBitsPerSecond: 400_000,
       audioBitsPerSecond: 32_000,
-      videoKeyFrameIntervalDuration: 1000,
+      videoKeyFrameIntervalDuration: keyframeMs,
     });
     const chunks = [];
     recorder.ondataavailable = (e) => { if (e.data.size) chunks.push(e.data); };
     const stopped = new Promise((r) => { recorder.onstop = r; });
-    recorder.start(250);
+    recorder.start(timesliceMs);
     await new Promise((r) => setTimeout(r, seconds * 1000));
     recorder.stop();
     await stopped;
@@ -59,7 +66,7 @@ for (const [name, mimeType, constraints] of SHAPES) {
     let binary = '';
     for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
     return { actualType: recorder.mimeType, chunks: chunks.map((c) => c.size), base64: btoa(binary) };
-  }, { mimeType, constraints, seconds });
+  }, { mimeType, constraints, seconds, keyframeMs, timesliceMs });
   if (result.unsupported) { console.log(`${name}: ${mimeType} unsupported`); continue; }
   const data = Buffer.from(result.base64, 'base64');
   writeFileSync(join(outDir, name), data);
