@@ -20,6 +20,7 @@ const FORMAT_WHITELIST: &str = "matroska,webm,mov,mp4";
 
 /// Runs one presentation to its end, reporting through `on_event`.
 pub(super) fn run(job: &PackagerJob, source: ChunkSource, on_event: &mut dyn FnMut(PackagerEvent)) {
+    let started = std::time::Instant::now();
     let mut input = match open_input(job, source) {
         Ok(input) => input,
         Err(error) => return on_event(PackagerEvent::Failed { error, salvaged: None }),
@@ -29,6 +30,12 @@ pub(super) fn run(job: &PackagerJob, source: ChunkSource, on_event: &mut dyn FnM
         Err(error) => return on_event(PackagerEvent::Failed { error, salvaged: None }),
     };
     let segment_type = start.segment_type;
+    log::debug!(
+        "stream {}: muxer started {:?} after the packager, having read {} bytes",
+        job.stream,
+        started.elapsed(),
+        input.source().bytes_read()
+    );
     on_event(PackagerEvent::Started(start));
     let copied = copy_packets(job, &mut input, &mut output, &mut tracks, segment_type);
     let trailer = output.write_trailer().map_err(|e| output_error(job, e));
@@ -50,6 +57,9 @@ fn open_input(job: &PackagerJob, source: ChunkSource) -> Result<ChunkInput, Medi
     options.set("probesize", PROBE_BYTES);
     // Don't wait for ~20 video frames to guess a frame rate: stream copy doesn't need it.
     options.set("fpsprobesize", "0");
+    // Matroska stores no dts; libavformat would decode ~7 H.264 frames (~0.25 s of waiting, which would
+    // stay as latency) to guess the reordering delay. Our timestamp repair fills dts instead.
+    options.set("max_ts_probe", "1");
     options.set("format_whitelist", FORMAT_WHITELIST);
     // The input is our own AVIOContext: no protocol (file, http...) may ever be opened from it.
     options.set("protocol_whitelist", "none");
