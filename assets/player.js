@@ -4,17 +4,40 @@
 
 /* global dashjs */
 
-/** Starts playing `manifestUrl` in `video`; returns the dash.js player. */
-export function startPlayer(video, manifestUrl, { onEvent } = {}) {
+/**
+ * How far behind live to play a presentation of whole segments (normal mode): a segment appears only
+ * once finished and listed by the next manifest refresh, so aiming one segment back, as the MPD
+ * suggests, stalls at segment boundaries. Low latency takes its target from the MPD's ServiceDescription.
+ */
+const NORMAL_MODE_DELAY_SEGMENTS = 2;
+
+/** What the manifest says about how to play it: chunked low latency, or whole segments of what length. */
+async function inspectManifest(url) {
+  try {
+    const text = await (await fetch(url, { cache: 'no-store' })).text();
+    const mpd = new DOMParser().parseFromString(text, 'application/xml').documentElement;
+    const lowLatency = text.includes('availabilityTimeComplete="false"');
+    const match = /PT([\d.]+)S/.exec(mpd.getAttribute('maxSegmentDuration') || '');
+    return { live: mpd.getAttribute('type') === 'dynamic', lowLatency, segmentSeconds: match ? Number(match[1]) : NaN };
+  } catch {
+    return { live: true, lowLatency: true, segmentSeconds: NaN };
+  }
+}
+
+/** Starts playing `manifestUrl` in `video`; resolves to the dash.js player. */
+export async function startPlayer(video, manifestUrl, { onEvent } = {}) {
   const absoluteManifest = new URL(manifestUrl, location.href);
+  const manifest = await inspectManifest(absoluteManifest.href);
+  const wholeSegments = manifest.live && !manifest.lowLatency && manifest.segmentSeconds > 0;
   const player = dashjs.MediaPlayer().create();
   player.updateSettings({
     debug: { logLevel: dashjs.Debug.LOG_LEVEL_WARNING },
     streaming: {
-      // NaN: take the target from the MPD (ServiceDescription in low latency, else suggestedPresentationDelay).
-      delay: { liveDelay: NaN, useSuggestedPresentationDelay: true },
-      // Catch up gently when behind the target; on by default in low-latency mode only.
-      liveCatchup: { playbackRate: { min: -0.2, max: 0.2 } },
+      // NaN takes the target from the MPD (ServiceDescription in low latency).
+      delay: { liveDelay: wholeSegments ? NORMAL_MODE_DELAY_SEGMENTS * manifest.segmentSeconds : NaN },
+      // Steer gently towards the target in both directions; dash.js does this only in low-latency mode
+      // by default, which would leave a whole-segment stream that started early stalling at every segment.
+      liveCatchup: { enabled: true, playbackRate: { min: -0.2, max: 0.2 } },
       utcSynchronization: {
         defaultTimingSource: {
           scheme: 'urn:mpeg:dash:utc:http-xsdate:2014',

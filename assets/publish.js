@@ -142,10 +142,10 @@ function stopRecording() {
   if (recorder && recorder.state !== 'inactive') recorder.stop();
 }
 
-function play(manifestUrl) {
+async function play(manifestUrl) {
   if (stats.player) stats.player.reset();
   stats.firstFrameAt = null;
-  stats.player = startPlayer(playback, manifestUrl, {
+  stats.player = await startPlayer(playback, manifestUrl, {
     onEvent(name) {
       if (name === 'BUFFER_EMPTY' && stats.firstFrameAt !== null && stats.state === 'live') stats.stalls += 1;
     },

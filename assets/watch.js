@@ -27,14 +27,15 @@ function connect() {
       setStatus(`Waiting for ${stream} to go live…`);
     }
   };
-  socket.onmessage = (event) => {
+  socket.onmessage = async (event) => {
     const message = JSON.parse(event.data);
     if (message.type === 'manifest_ready') {
       state.state = 'live';
       state.ended = false;
       setStatus(`${stream} is live.`);
       if (state.player) state.player.reset();
-      state.player = startPlayer(playback, message.manifestUrl, {
+      state.player = null;
+      state.player = await startPlayer(playback, message.manifestUrl, {
         onEvent(name) {
           if (name === 'BUFFER_EMPTY' && !state.ended) state.stalls += 1;
         },

@@ -13,11 +13,11 @@ pub const DEFAULT_SEGMENT_SECONDS: &str = "2";
 
 /// CMAF fragment (chunk) length in low-latency mode: a player can fetch a fragment as soon as it is
 /// written, so shorter means lower latency, at the cost of a little overhead per fragment.
-pub const DEFAULT_FRAGMENT_SECONDS: &str = "0.25";
+pub const DEFAULT_FRAGMENT_SECONDS: &str = "0.2";
 
 /// The latency players aim for in low-latency mode (MPD ServiceDescription): below ~1 s the player has
 /// no room to absorb a late fragment and stalls.
-pub const DEFAULT_TARGET_LATENCY_SECONDS: &str = "1.0";
+pub const DEFAULT_TARGET_LATENCY_SECONDS: &str = "0.6";
 
 /// Largest WebSocket message a publisher may send. Chromium's chunks are 15 KB–1.5 MB; MP4 recordings
 /// send a whole GOP per message, so leave room for high bitrates.

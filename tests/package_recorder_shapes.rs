@@ -34,6 +34,7 @@ fn package(fixture: &str, mime: &str, low_latency: bool, chunk_size: usize) -> P
         dir: dir.path().to_path_buf(),
         format: RecorderFormat::parse(mime).unwrap(),
         settings: settings(low_latency),
+        recording_started: std::time::SystemTime::now(),
     };
     let (tx, rx) = crossbeam_channel::bounded(8);
     let (events_tx, events_rx) = std::sync::mpsc::channel();

@@ -5,6 +5,7 @@
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use crossbeam_channel::Sender;
@@ -26,6 +27,7 @@ pub fn start(
     presentation: &Presentation,
     format: RecorderFormat,
     settings: DashSettings,
+    recording_started: SystemTime,
 ) -> io::Result<Sender<Bytes>> {
     empty_stream_dir(&presentation.dir)?;
 
@@ -45,6 +47,7 @@ pub fn start(
         dir: presentation.dir.clone(),
         format,
         settings,
+        recording_started,
     };
     let registry = Arc::clone(registry);
     let reported = presentation.clone();

@@ -59,6 +59,7 @@ type SessionResult<T> = Result<T, Option<IngestError>>;
 impl Publisher {
     async fn publish(&mut self, mut settings: DashSettings) -> SessionResult<()> {
         let (format, mime_type) = self.await_start().await?;
+        let recording_started = std::time::SystemTime::now();
         settings.presentation_tag = files::new_presentation_tag();
         let registry = Arc::clone(&self.context.registry);
         let presentation = registry
@@ -66,7 +67,10 @@ impl Publisher {
             .map_err(|_| Some(IngestError::Busy { stream: self.stream.clone() }))?;
         let started = {
             let (registry, presentation) = (Arc::clone(&registry), presentation.clone());
-            actix_web::web::block(move || pipeline::start(&registry, &presentation, format, settings)).await
+            actix_web::web::block(move || {
+                pipeline::start(&registry, &presentation, format, settings, recording_started)
+            })
+            .await
         };
         let sender = match started {
             Ok(Ok(sender)) => sender,

@@ -5,6 +5,8 @@
 //! of the input. That end is sticky: libavformat calls the read callback again after EOF.
 
 use bytes::{Buf, Bytes};
+use std::time::SystemTime;
+
 use crossbeam_channel::Receiver;
 
 /// The receiving end of one stream's chunks, read by the packager thread.
@@ -15,11 +17,13 @@ pub struct ChunkSource {
     current: Bytes,
     ended: bool,
     bytes_read: u64,
+    /// When the first bytes arrived, to estimate when the recording started.
+    first_chunk_at: Option<SystemTime>,
 }
 
 impl ChunkSource {
     pub fn new(chunks: Receiver<Bytes>) -> ChunkSource {
-        ChunkSource { chunks, current: Bytes::new(), ended: false, bytes_read: 0 }
+        ChunkSource { chunks, current: Bytes::new(), ended: false, bytes_read: 0, first_chunk_at: None }
     }
 
     /// Copies the next bytes into `buf`, blocking until some arrive. Returns `None` once the sender is
@@ -33,7 +37,12 @@ impl ChunkSource {
                 return None;
             }
             match self.chunks.recv() {
-                Ok(chunk) => self.current = chunk,
+                Ok(chunk) => {
+                    if !chunk.is_empty() && self.first_chunk_at.is_none() {
+                        self.first_chunk_at = Some(SystemTime::now());
+                    }
+                    self.current = chunk;
+                }
                 Err(_) => self.ended = true,
             }
         }
@@ -47,6 +56,11 @@ impl ChunkSource {
     /// How many bytes libavformat has taken so far (used to say where bad data was found).
     pub fn bytes_read(&self) -> u64 {
         self.bytes_read
+    }
+
+    /// When the packager received the first bytes.
+    pub fn first_chunk_at(&self) -> Option<SystemTime> {
+        self.first_chunk_at
     }
 
     /// True once the sender is gone and everything it sent has been read.

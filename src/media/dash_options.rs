@@ -84,7 +84,9 @@ pub fn muxer_options(settings: &DashSettings, segment_type: SegmentType) -> Vec<
             ("update_period", settings.segment_duration.as_secs().max(1).to_string()),
         ]);
     } else {
-        options.push(("use_timeline", "1".to_string()));
+        // A new segment is listed only when it is finished; re-reading the MPD every second (not every
+        // segment, libavformat's default) lets players find it up to a segment sooner.
+        options.extend([("use_timeline", "1".to_string()), ("update_period", "1".to_string())]);
     }
     options
 }
@@ -145,6 +147,7 @@ mod tests {
         assert_eq!(get(&options, "use_timeline"), Some("1"));
         assert_eq!(get(&options, "window_size"), Some("0"));
         assert_eq!(get(&options, "seg_duration"), Some("2.000"));
+        assert_eq!(get(&options, "update_period"), Some("1"));
     }
 
     #[test]

@@ -149,13 +149,43 @@ pub fn open_chunk_input(
         return Err(Error::from(result));
     }
     // SAFETY: `avformat_open_input` succeeded, so `context` is an open input we now own.
-    let mut input = ChunkInput { input: unsafe { Input::wrap(context) }, avio };
+    let input = ChunkInput { input: unsafe { Input::wrap(context) }, avio };
+    Ok((input, unused))
+}
+
+/// Reads ahead until every stream's parameters are known (`avformat_find_stream_info`), decoding a
+/// frame or two where the container's header doesn't say enough. The packets read are kept and
+/// returned by later reads.
+pub fn find_stream_info(input: &mut ChunkInput) -> Result<(), Error> {
     // SAFETY: `input` owns an open format context; no per-stream options are passed.
     let found = unsafe { ffi::avformat_find_stream_info(input.input.as_mut_ptr(), ptr::null_mut()) };
-    if found < 0 {
-        return Err(Error::from(found));
+    if found < 0 { Err(Error::from(found)) } else { Ok(()) }
+}
+
+/// What a stream's codec parameters already say, for deciding whether stream copy can start without
+/// reading ahead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct KnownParameters {
+    pub width: i32,
+    pub height: i32,
+    pub pixel_format_known: bool,
+    pub sample_rate: i32,
+    pub channels: i32,
+    pub extradata_len: i32,
+}
+
+/// Reads the fields of `parameters` that ffmpeg-next doesn't expose.
+pub fn known_parameters(parameters: &ffmpeg::codec::Parameters) -> KnownParameters {
+    // SAFETY: `as_ptr` points at the stream's live AVCodecParameters; we only read plain fields.
+    let raw = unsafe { &*parameters.as_ptr() };
+    KnownParameters {
+        width: raw.width,
+        height: raw.height,
+        pixel_format_known: raw.format >= 0,
+        sample_rate: raw.sample_rate,
+        channels: raw.ch_layout.nb_channels,
+        extradata_len: raw.extradata_size,
     }
-    Ok((input, unused))
 }
 
 /// Allocates a `dash` muxer whose manifest will be written at `manifest`. Nothing is created on disk
@@ -179,4 +209,24 @@ pub fn dash_output(manifest: &Path) -> Result<Output, Error> {
 pub fn clear_codec_tag(stream: &mut ffmpeg::format::stream::StreamMut) {
     // SAFETY: `parameters()` points at the stream's own `AVCodecParameters`, alive as long as `stream`.
     unsafe { (*stream.parameters().as_mut_ptr()).codec_tag = 0 };
+}
+
+/// Tags `packet` with the wall-clock time its media was captured (`AV_PKT_DATA_PRFT`, flags 24 =
+/// "captured"). The dash muxer writes the first such time of each track into the MPD's
+/// `ProducerReferenceTime`, which players use to aim their latency at the capture clock.
+pub fn set_capture_time(packet: &mut ffmpeg::Packet, unix_micros: i64) -> Result<(), Error> {
+    let size = std::mem::size_of::<ffi::AVProducerReferenceTime>();
+    // SAFETY: `packet` owns a valid AVPacket; the side data returned is `size` writable bytes owned by
+    // the packet (freed with it), checked for NULL.
+    let data = unsafe {
+        ffi::av_packet_new_side_data(ffmpeg::packet::Mut::as_mut_ptr(packet), ffi::AVPacketSideDataType::AV_PKT_DATA_PRFT, size as _)
+    };
+    if data.is_null() {
+        return Err(Error::Other { errno: ffi::ENOMEM });
+    }
+    let reference = ffi::AVProducerReferenceTime { wallclock: unix_micros, flags: 24 };
+    // SAFETY: `data` points at `size` bytes, exactly one AVProducerReferenceTime; side data carries no
+    // alignment promise, hence the unaligned write.
+    unsafe { std::ptr::write_unaligned(data as *mut ffi::AVProducerReferenceTime, reference) };
+    Ok(())
 }

@@ -17,6 +17,7 @@ pub mod recorder_format;
 pub mod timestamps;
 
 use std::path::PathBuf;
+use std::time::SystemTime;
 use std::thread::JoinHandle;
 
 use bytes::Bytes;
@@ -38,6 +39,9 @@ pub struct PackagerJob {
     pub dir: PathBuf,
     pub format: RecorderFormat,
     pub settings: DashSettings,
+    /// When the publisher said it started recording (its `start` message arrived): the best estimate
+    /// of when media time 0 was captured.
+    pub recording_started: SystemTime,
 }
 
 /// A track being packaged.

@@ -1,6 +1,8 @@
 //! The packager loop: open the recorder's stream, map its tracks into the `dash` muxer, then copy
 //! packets (timestamps rebased and repaired) until the input ends, and write the trailer.
 
+use std::time::{SystemTime, UNIX_EPOCH};
+
 use ffmpeg_next as ffmpeg;
 use ffmpeg::format::context::Output;
 use ffmpeg::{Dictionary, Packet, Rational, codec, media};
@@ -63,17 +65,52 @@ fn open_input(job: &PackagerJob, source: ChunkSource) -> Result<ChunkInput, Medi
     options.set("format_whitelist", FORMAT_WHITELIST);
     // The input is our own AVIOContext: no protocol (file, http...) may ever be opened from it.
     options.set("protocol_whitelist", "none");
-    match ffi::open_chunk_input(source, job.format.container.demuxer(), options) {
-        Ok((input, unused)) => {
-            debug_assert!(unused.iter().next().is_none(), "unknown demuxer options: {unused:?}");
-            Ok(input)
+    let opened = ffi::open_chunk_input(source, job.format.container.demuxer(), options).and_then(|(mut input, unused)| {
+        debug_assert!(unused.iter().next().is_none(), "unknown demuxer options: {unused:?}");
+        // Every packet read before the muxer starts delays its clock (availabilityStartTime), and that
+        // delay stays as latency: read ahead only when the header doesn't tell enough for stream copy.
+        let header_suffices = input.streams().all(|s| {
+            let parameters = s.parameters();
+            header_suffices(parameters.medium(), parameters.id(), ffi::known_parameters(&parameters))
+        });
+        if !header_suffices {
+            ffi::find_stream_info(&mut input)?;
         }
+        Ok(input)
+    });
+    match opened {
+        Ok(input) => Ok(input),
         Err(ffmpeg::Error::Eof) => Err(MediaError::NoMedia { stream: job.stream.clone() }),
         Err(e) => Err(MediaError::InvalidData {
             stream: job.stream.clone(),
             container: job.format.container,
             reason: e.to_string(),
         }),
+    }
+}
+
+/// Whether a stream's header alone gives what stream copy into DASH needs. H.264 and AAC/Opus carry
+/// their decoder configuration in the header; VP9 and AV1 in MP4 also need the pixel format (for
+/// `vpcC`/`av1C`), which only decoding a frame tells.
+fn header_suffices(medium: media::Type, codec: codec::Id, known: ffi::KnownParameters) -> bool {
+    match medium {
+        media::Type::Video => {
+            let sized = known.width > 0 && known.height > 0;
+            match codec {
+                codec::Id::H264 => sized && known.extradata_len > 0,
+                codec::Id::VP8 => sized,
+                _ => sized && known.pixel_format_known,
+            }
+        }
+        media::Type::Audio => {
+            let configured = known.sample_rate > 0 && known.channels > 0;
+            match codec {
+                codec::Id::OPUS | codec::Id::AAC => configured && known.extradata_len > 0,
+                _ => configured,
+            }
+        }
+        // Subtitles and data are not packaged.
+        _ => true,
     }
 }
 
@@ -161,6 +198,19 @@ struct Copied {
     error: Option<MediaError>,
 }
 
+/// When media time 0 was captured, as well as the server can tell. The publisher page starts its
+/// recorder right before it sends `start`, so that message's arrival is the estimate; a client that
+/// sends `start` long before any media is bounded by its first chunk, which can't hold more than about
+/// a segment (Chromium's MP4 recorder sends one chunk per keyframe interval).
+fn capture_start(job: &PackagerJob, first_chunk_at: Option<SystemTime>) -> SystemTime {
+    let latest = first_chunk_at.unwrap_or(job.recording_started);
+    job.recording_started.max(latest.checked_sub(job.settings.segment_duration).unwrap_or(latest))
+}
+
+fn unix_micros(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64)
+}
+
 fn copy_packets(
     job: &PackagerJob,
     input: &mut ChunkInput,
@@ -169,6 +219,8 @@ fn copy_packets(
     segment_type: SegmentType,
 ) -> Copied {
     let output_time_bases: Vec<Rational> = output.streams().map(|s| s.time_base()).collect();
+    let capture_zero = unix_micros(capture_start(job, input.source().first_chunk_at()));
+    let mut tagged = vec![false; output_time_bases.len()];
     let mut webm_audio_tail = WebmAudioTail::new(output, segment_type);
     let mut start = PresentationStart::default();
     let mut copied = Copied { packets: 0, end_seconds: 0.0, error: None };
@@ -204,6 +256,14 @@ fn copy_packets(
         copied.end_seconds = copied.end_seconds.max(end);
 
         let output_index = track.output_index;
+        if !tagged[output_index] {
+            tagged[output_index] = true;
+            let captured = capture_zero + rescale(repaired.pts, time_base, MICROS.into());
+            if let Err(e) = ffi::set_capture_time(&mut packet, captured) {
+                copied.error = Some(output_error(job, e));
+                return copied;
+            }
+        }
         packet.rescale_ts(time_base, output_time_bases[output_index]);
         packet.set_stream(output_index);
         packet.set_position(-1);
@@ -269,4 +329,26 @@ fn codec_name(id: codec::Id) -> String {
 
 fn output_error(job: &PackagerJob, reason: impl ToString) -> MediaError {
     MediaError::Output { stream: job.stream.clone(), dir: job.dir.clone(), reason: reason.to_string() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn video(width: i32, extradata_len: i32, pixel_format_known: bool) -> ffi::KnownParameters {
+        ffi::KnownParameters { width, height: width, pixel_format_known, extradata_len, ..Default::default() }
+    }
+
+    #[test]
+    fn h264_and_opus_headers_are_enough_vp9_needs_a_frame() {
+        assert!(header_suffices(media::Type::Video, codec::Id::H264, video(640, 30, false)));
+        assert!(!header_suffices(media::Type::Video, codec::Id::H264, video(640, 0, false)), "no avcC");
+        assert!(!header_suffices(media::Type::Video, codec::Id::H264, video(0, 30, false)), "no size");
+        assert!(header_suffices(media::Type::Video, codec::Id::VP8, video(640, 0, false)));
+        assert!(!header_suffices(media::Type::Video, codec::Id::VP9, video(640, 0, false)));
+        assert!(header_suffices(media::Type::Video, codec::Id::VP9, video(640, 0, true)));
+        let opus = ffi::KnownParameters { sample_rate: 48000, channels: 1, extradata_len: 19, ..Default::default() };
+        assert!(header_suffices(media::Type::Audio, codec::Id::OPUS, opus));
+        assert!(!header_suffices(media::Type::Audio, codec::Id::OPUS, ffi::KnownParameters { channels: 0, ..opus }));
+    }
 }

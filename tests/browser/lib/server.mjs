@@ -12,7 +12,7 @@ export const LIVEDASH_BIN = process.env.LIVEDASH_BIN || join(root, 'target', 'de
 export async function startServer(args = [], { timeoutMs = 30_000 } = {}) {
   const mediaDir = mkdtempSync(join(tmpdir(), 'livedash-media-'));
   const child = spawn(LIVEDASH_BIN, ['--bind', '127.0.0.1:0', '--media-dir', mediaDir, ...args], {
-    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info' },
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || "info" },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let log = '';
