@@ -23,6 +23,21 @@ pub const DEFAULT_TARGET_LATENCY_SECONDS: &str = "0.6";
 /// send a whole GOP per message, so leave room for high bitrates.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 8 * 1024 * 1024;
 
+/// Concurrent live streams: each costs a packager thread and about one core-percent of CPU on a webcam
+/// stream (stream copy), so a small server can carry dozens.
+pub const DEFAULT_MAX_STREAMS: usize = 64;
+
+/// Bytes one presentation may receive: about 9 hours at 4 Mb/s, so the disk can't be filled by one
+/// publisher who never stops.
+pub const DEFAULT_MAX_STREAM_BYTES: u64 = 16 * 1024 * 1024 * 1024;
+
+/// A recorder sends a chunk every 100 ms to 2 s; a publisher silent for this long is gone.
+pub const DEFAULT_IDLE_TIMEOUT_SECONDS: &str = "15";
+
+/// Long enough to reload a page or ride out a network change; short enough that a stream that is over
+/// is finalised soon.
+pub const DEFAULT_RECONNECT_GRACE_SECONDS: &str = "10";
+
 /// livedash: go live from a web browser. MediaRecorder bytes arrive over a WebSocket, are packaged
 /// in-process by libavformat into MPEG-DASH (and HLS), and are served with CORS to dash.js players.
 #[derive(Debug, Clone, Parser)]
@@ -65,6 +80,26 @@ pub struct Config {
     #[arg(long, env = "LIVEDASH_MAX_MESSAGE_BYTES", value_name = "BYTES", default_value_t = DEFAULT_MAX_MESSAGE_BYTES)]
     pub max_message_bytes: usize,
 
+    /// Most streams starting or live at once; more publishers get `too_large`.
+    #[arg(long, env = "LIVEDASH_MAX_STREAMS", value_name = "N", default_value_t = DEFAULT_MAX_STREAMS)]
+    pub max_streams: usize,
+
+    /// Most recorder bytes one stream may receive (0: no limit); past it the stream is finalised and
+    /// the publisher gets `too_large`.
+    #[arg(long, env = "LIVEDASH_MAX_STREAM_BYTES", value_name = "BYTES", default_value_t = DEFAULT_MAX_STREAM_BYTES)]
+    pub max_stream_bytes: u64,
+
+    /// A publisher that sends nothing for this many seconds has its stream finalised.
+    #[arg(long, env = "LIVEDASH_IDLE_TIMEOUT", value_name = "SECONDS", default_value = DEFAULT_IDLE_TIMEOUT_SECONDS,
+          value_parser = parse_idle_timeout)]
+    pub idle_timeout: Duration,
+
+    /// A publisher whose connection drops may reconnect to the same stream within this many seconds
+    /// and continue the same presentation (0: finalise at once).
+    #[arg(long, env = "LIVEDASH_RECONNECT_GRACE", value_name = "SECONDS", default_value = DEFAULT_RECONNECT_GRACE_SECONDS,
+          value_parser = parse_reconnect_grace)]
+    pub reconnect_grace: Duration,
+
     /// Secret publishers must pass as `?token=` to `/ws/publish/{stream}`; without it anyone may publish.
     #[arg(long, env = "LIVEDASH_PUBLISH_TOKEN", value_name = "TOKEN", hide_env_values = true)]
     pub publish_token: Option<String>,
@@ -99,6 +134,14 @@ fn parse_target_latency(text: &str) -> Result<Duration, String> {
     parse_seconds_in(text, 0.2, 30.0)
 }
 
+fn parse_idle_timeout(text: &str) -> Result<Duration, String> {
+    parse_seconds_in(text, 1.0, 3600.0)
+}
+
+fn parse_reconnect_grace(text: &str) -> Result<Duration, String> {
+    parse_seconds_in(text, 0.0, 600.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,6 +154,9 @@ mod tests {
         assert_eq!(config.segment_duration, Duration::from_secs(2));
         assert_eq!(config.latency, Latency::Low);
         assert_eq!(config.publish_token, None);
+        assert_eq!(config.max_streams, DEFAULT_MAX_STREAMS);
+        assert_eq!(config.idle_timeout, Duration::from_secs(15));
+        assert_eq!(config.reconnect_grace, Duration::from_secs(10));
     }
 
     #[test]

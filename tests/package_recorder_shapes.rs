@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use bytes::Bytes;
-use livedash::media::{self, DashSettings, PackagerEvent, PackagerJob, RecorderFormat, SegmentType};
+use livedash::media::{self, Connection, DashSettings, Feed, InputEnd, PackagerEvent, PackagerJob, RecorderFormat, SegmentType};
 use livedash::stream_id::StreamId;
 
 fn settings(low_latency: bool) -> DashSettings {
@@ -34,15 +34,17 @@ fn package(fixture: &str, mime: &str, low_latency: bool, chunk_size: usize) -> P
         dir: dir.path().to_path_buf(),
         format: RecorderFormat::parse(mime).unwrap(),
         settings: settings(low_latency),
-        recording_started: std::time::SystemTime::now(),
+        reconnect_grace: Duration::ZERO,
     };
-    let (tx, rx) = crossbeam_channel::bounded(8);
+    let (connections, receiver) = crossbeam_channel::unbounded();
     let (events_tx, events_rx) = std::sync::mpsc::channel();
-    let thread = media::spawn_packager(job, rx, move |e| events_tx.send(e).unwrap()).unwrap();
+    let thread = media::spawn_packager(job, receiver, move |e| events_tx.send(e).unwrap()).unwrap();
+    let (tx, rx) = crossbeam_channel::bounded(8);
+    connections.send(Connection { chunks: rx, recording_started: std::time::SystemTime::now() }).unwrap();
     for chunk in data.chunks(chunk_size) {
-        tx.send(Bytes::copy_from_slice(chunk)).unwrap();
+        tx.send(Feed::Bytes(Bytes::copy_from_slice(chunk))).unwrap();
     }
-    drop(tx);
+    tx.send(Feed::End(InputEnd::Stop)).unwrap();
     thread.join().unwrap();
     Packaged { events: events_rx.try_iter().collect(), dir }
 }

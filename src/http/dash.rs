@@ -1,8 +1,10 @@
 //! `GET /dash/{stream}/{file}`: the DASH and HLS files of a stream.
 //!
 //! Only names the muxer writes are served ([`DashFile`]); anything else is a 404 before the file system
-//! is touched. Files are opened first and their size taken from the open handle, so a manifest being
-//! replaced (written as `.tmp`, then renamed) is always served whole, old or new. Manifests and
+//! is touched, and symbolic links are never followed (neither a stream folder that is a link nor a
+//! file that is one), so nothing outside the media folder can be reached. Files are opened first and
+//! their size taken from the open handle, so a manifest being replaced (written as `.tmp`, then
+//! renamed) is always served whole, old or new. Manifests and
 //! playlists are `no-cache`; segments never change once written, so they are cached as immutable
 //! (their names carry a per-presentation tag, so a reused stream id never hits an old segment).
 //!
@@ -91,9 +93,26 @@ async fn not_finished(
 /// Added to a segment duration when waiting for a segment, for clock differences between players and us.
 const WAIT_SLACK: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Opens a file off the async executor.
+/// Opens a file off the async executor, without following links.
 async fn open(path: PathBuf) -> io::Result<(File, PathBuf)> {
-    web::block(move || File::open(&path).map(|file| (file, path))).await.map_err(io::Error::other)?
+    web::block(move || open_no_follow(&path).map(|file| (file, path))).await.map_err(io::Error::other)?
+}
+
+/// Opens `path` (a file in a stream folder) for reading, refusing symbolic links: the file must not be
+/// one (`O_NOFOLLOW`) and neither may its folder be. A refused link reads as "not found".
+pub fn open_no_follow(path: &std::path::Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let folder = path.parent().ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+    if !std::fs::symlink_metadata(folder)?.is_dir() {
+        return Err(io::ErrorKind::NotFound.into());
+    }
+    let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(path).map_err(|e| {
+        if e.raw_os_error() == Some(libc::ELOOP) { io::ErrorKind::NotFound.into() } else { e }
+    })?;
+    if !file.metadata()?.is_file() {
+        return Err(io::ErrorKind::NotFound.into());
+    }
+    Ok(file)
 }
 
 /// A finished file, through actix-files (ranges, validators, HEAD).

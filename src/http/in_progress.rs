@@ -47,8 +47,12 @@ pub async fn wait_for_segment(path: &Path, mut changes: watch::Receiver<u64>, de
         if tokio::fs::try_exists(path).await.unwrap_or(false) {
             return Found::Finished;
         }
-        match tokio::fs::File::open(&temp).await {
-            Ok(file) => return Found::InProgress(file),
+        let opened = {
+            let temp = temp.clone();
+            tokio::task::spawn_blocking(move || super::dash::open_no_follow(&temp)).await
+        };
+        match opened.unwrap_or_else(|e| Err(io::Error::other(e))) {
+            Ok(file) => return Found::InProgress(tokio::fs::File::from_std(file)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(_) => return Found::Missing,
         }

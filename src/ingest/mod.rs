@@ -22,6 +22,12 @@ pub enum IngestError {
     Busy { stream: StreamId },
     #[error("stream {stream}: a message was larger than the {limit} byte limit; send smaller recorder chunks (a shorter timeslice)")]
     MessageTooLarge { stream: StreamId, limit: usize },
+    #[error("stream {stream} has received more than its limit of {limit} bytes; it was finalised with everything received")]
+    StreamTooLarge { stream: StreamId, limit: u64 },
+    #[error("stream {stream}: {reason}")]
+    Refused { stream: StreamId, code: ErrorCode, reason: String },
+    #[error("stream {stream} is waiting for its publisher to continue with {was:?}, but this recording is {now:?}; use the same format or another stream id")]
+    ResumeFormat { stream: StreamId, was: String, now: String },
     #[error("stream {stream}: the server could not start packaging: {reason}")]
     Internal { stream: StreamId, reason: String },
 }
@@ -33,7 +39,9 @@ impl IngestError {
             IngestError::ExpectedStart { .. } | IngestError::BadMessage { .. } => ErrorCode::BadRequest,
             IngestError::UnsupportedFormat { .. } => ErrorCode::UnsupportedMedia,
             IngestError::Busy { .. } => ErrorCode::StreamBusy,
-            IngestError::MessageTooLarge { .. } => ErrorCode::TooLarge,
+            IngestError::MessageTooLarge { .. } | IngestError::StreamTooLarge { .. } => ErrorCode::TooLarge,
+            IngestError::Refused { code, .. } => *code,
+            IngestError::ResumeFormat { .. } => ErrorCode::UnsupportedMedia,
             IngestError::Internal { .. } => ErrorCode::Internal,
         }
     }

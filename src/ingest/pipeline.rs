@@ -1,16 +1,15 @@
 //! Starting a presentation's data path: an empty stream folder, a watcher on it, and the packager
-//! thread fed by a bounded channel. Blocking (file system, thread spawn): call it off the async
-//! executor.
+//! thread, which takes publisher connections from a channel kept in the registry. Blocking (file
+//! system, thread spawn): call it off the async executor.
 
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::Duration;
 
-use bytes::Bytes;
 use crossbeam_channel::Sender;
 
-use crate::media::{self, DashSettings, PackagerEvent, PackagerJob, RecorderFormat};
+use crate::media::{self, Connection, DashSettings, PackagerEvent, PackagerJob, RecorderFormat};
 use crate::streams::{self, Presentation, Registry, watcher::StreamWatcher};
 
 /// Recorder messages are cut into pieces of at most this size before they enter the channel, so the
@@ -21,14 +20,14 @@ pub const PIECE_BYTES: usize = 64 * 1024;
 /// being read, and TCP pushes back on the browser.
 pub const CHANNEL_PIECES: usize = 16;
 
-/// Prepares the folder, starts the watcher and the packager; returns the channel's sender.
+/// Prepares the folder, starts the watcher and the packager; returns where to send connections.
 pub fn start(
     registry: &Arc<Registry>,
     presentation: &Presentation,
     format: RecorderFormat,
     settings: DashSettings,
-    recording_started: SystemTime,
-) -> io::Result<Sender<Bytes>> {
+    reconnect_grace: Duration,
+) -> io::Result<Sender<Connection>> {
     empty_stream_dir(&presentation.dir)?;
 
     let weak = Arc::downgrade(registry);
@@ -39,33 +38,43 @@ pub fn start(
         }
     })
     .map_err(|e| io::Error::other(format!("watching {}: {e}", presentation.dir.display())))?;
-    registry.attach_watcher(presentation, watcher);
 
-    let (sender, receiver) = crossbeam_channel::bounded(CHANNEL_PIECES);
+    // Unbounded, but a connection is only ever sent by a publisher the registry let in.
+    let (connections, receiver) = crossbeam_channel::unbounded();
     let job = PackagerJob {
         stream: presentation.stream.clone(),
         dir: presentation.dir.clone(),
         format,
         settings,
-        recording_started,
+        reconnect_grace,
     };
-    let registry = Arc::clone(registry);
+    let reporter = Arc::clone(registry);
     let reported = presentation.clone();
     media::spawn_packager(job, receiver, move |event| {
         // The final manifest may be the first playable one (a stream shorter than a segment).
         if matches!(event, PackagerEvent::Finished(_) | PackagerEvent::Failed { salvaged: Some(_), .. }) {
-            streams::check_ready(&registry, &reported);
+            streams::check_ready(&reporter, &reported);
         }
-        registry.on_packager_event(&reported, event);
+        reporter.on_packager_event(&reported, event);
     })?;
-    Ok(sender)
+    registry.attach_packager(presentation, watcher, connections.clone());
+    Ok(connections)
 }
 
-/// Creates the stream folder, or empties it of an earlier presentation's files.
+/// Creates the stream folder, or empties it of an earlier presentation's files. Refuses a folder that
+/// is a symbolic link: emptying it would delete files outside the media folder.
 fn empty_stream_dir(dir: &Path) -> io::Result<()> {
-    std::fs::create_dir_all(dir)?;
+    match std::fs::symlink_metadata(dir) {
+        Ok(meta) if !meta.is_dir() => {
+            return Err(io::Error::other(format!("{} exists and is not a plain folder", dir.display())));
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => std::fs::create_dir(dir)?,
+        Err(e) => return Err(e),
+    }
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
+        // `file_type` does not follow links: a link is removed, never what it points at.
         if entry.file_type()?.is_dir() {
             std::fs::remove_dir_all(entry.path())?;
         } else {

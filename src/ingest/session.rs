@@ -1,19 +1,26 @@
-//! One publisher's WebSocket session, from the `start` message to the end of its presentation.
+//! One publisher's WebSocket session, from the `start` message to the end of its input.
+//!
+//! How the input ends decides what happens to the presentation: `stop`, a limit, the idle timeout or a
+//! server shutdown finalise it (`Stop`); a lost connection leaves it waiting for the publisher to come
+//! back within the grace period (`Vanished`).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime};
 
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, Session};
 use bytes::Bytes;
 use crossbeam_channel::{Sender, TrySendError};
 use tokio::sync::broadcast::error::RecvError;
+use tokio::time::Instant;
 
 use super::{IngestError, pipeline};
 use crate::error_code::ErrorCode;
-use crate::media::{DashSettings, RecorderFormat, files};
+use crate::media::{Connection, DashSettings, Feed, InputEnd, RecorderFormat, files};
 use crate::metrics::Metrics;
 use crate::protocol::{ClientMessage, ServerMessage};
 use crate::stream_id::StreamId;
+use crate::streams::registry::Claim;
 use crate::streams::{EventCursor, Presentation, Registry};
 
 /// How long a publisher may take to send `start` after connecting.
@@ -28,6 +35,12 @@ pub struct IngestContext {
     pub metrics: Arc<Metrics>,
     /// Largest accepted WebSocket message.
     pub max_message_bytes: usize,
+    /// Most recorder bytes one presentation may receive (0: no limit).
+    pub max_stream_bytes: u64,
+    /// A publisher silent this long has its presentation finalised.
+    pub idle_timeout: Duration,
+    /// How long a vanished publisher may take to come back and continue.
+    pub reconnect_grace: Duration,
 }
 
 /// Runs a publisher's session to its end. `settings` has everything but the presentation tag.
@@ -56,31 +69,85 @@ struct Publisher {
 /// `Err(None)`: the socket is gone, nobody to tell.
 type SessionResult<T> = Result<T, Option<IngestError>>;
 
+/// Why the relay loop stopped taking input.
+enum Ending {
+    /// The input is over and the presentation is being finalised: wait for `ended` and pass it on.
+    Finalising,
+    /// The input ended because of a limit: tell the publisher, and finalise.
+    Refused(IngestError),
+    /// The socket is gone.
+    Gone,
+}
+
 impl Publisher {
-    async fn publish(&mut self, mut settings: DashSettings) -> SessionResult<()> {
+    async fn publish(&mut self, settings: DashSettings) -> SessionResult<()> {
         let (format, mime_type) = self.await_start().await?;
-        let recording_started = std::time::SystemTime::now();
-        settings.presentation_tag = files::new_presentation_tag();
+        let recording_started = SystemTime::now();
         let registry = Arc::clone(&self.context.registry);
-        let presentation = registry
-            .claim(&self.stream, &mime_type, settings.presentation_tag.clone())
-            .map_err(|_| Some(IngestError::Busy { stream: self.stream.clone() }))?;
-        let started = {
-            let (registry, presentation) = (Arc::clone(&registry), presentation.clone());
-            actix_web::web::block(move || {
-                pipeline::start(&registry, &presentation, format, settings, recording_started)
+        let tag = files::new_presentation_tag();
+        let claim = registry.claim(&self.stream, &mime_type, tag.clone()).map_err(|e| {
+            Some(match e.code() {
+                ErrorCode::StreamBusy => IngestError::Busy { stream: self.stream.clone() },
+                code => IngestError::Refused { stream: self.stream.clone(), code, reason: e.to_string() },
             })
-            .await
+        })?;
+        let (presentation, connections) = match claim {
+            Claim::New(presentation) => {
+                let settings = DashSettings { presentation_tag: tag, ..settings };
+                let grace = self.context.reconnect_grace;
+                let started = {
+                    let (registry, presentation) = (Arc::clone(&registry), presentation.clone());
+                    actix_web::web::block(move || pipeline::start(&registry, &presentation, format, settings, grace)).await
+                };
+                match started {
+                    Ok(Ok(connections)) => (presentation, connections),
+                    Ok(Err(e)) => return Err(Some(self.internal(&presentation, e.to_string()))),
+                    Err(e) => return Err(Some(self.internal(&presentation, e.to_string()))),
+                }
+            }
+            Claim::Resume { presentation, connections, mime_type: started_as } => {
+                if RecorderFormat::parse(&started_as).ok() != Some(format) {
+                    registry.publisher_left(&presentation);
+                    return Err(Some(IngestError::ResumeFormat {
+                        stream: self.stream.clone(),
+                        was: started_as,
+                        now: mime_type,
+                    }));
+                }
+                log::info!("stream {}: publisher reconnected (presentation {})", self.stream, presentation.id);
+                (presentation, connections)
+            }
         };
-        let sender = match started {
-            Ok(Ok(sender)) => sender,
-            Ok(Err(e)) => return Err(Some(self.internal(&presentation, e.to_string()))),
-            Err(e) => return Err(Some(self.internal(&presentation, e.to_string()))),
-        };
+        let (chunks, receiver) = crossbeam_channel::bounded(pipeline::CHANNEL_PIECES);
+        if connections.send(Connection { chunks: receiver, recording_started }).is_err() {
+            // The packager finished between the claim and now (its grace period ran out).
+            return Err(Some(IngestError::Busy { stream: self.stream.clone() }));
+        }
+        drop(connections);
         Metrics::add(&self.context.metrics.publishes_accepted, 1);
         log::info!("stream {}: publishing {mime_type} (presentation {})", self.stream, presentation.id);
-        self.send(&ServerMessage::accepted(&self.stream)).await?;
-        self.relay(&presentation, sender).await
+        self.send(&ServerMessage::accepted(&self.stream)).await.inspect_err(|_| {
+            end_input(&chunks, InputEnd::Vanished);
+            registry.publisher_left(&presentation);
+        })?;
+        let mut cursor = EventCursor::publisher(presentation.id);
+        match self.relay(&presentation, &chunks, &mut cursor).await {
+            Ending::Gone => {
+                log::info!("stream {}: publisher disconnected", self.stream);
+                end_input(&chunks, InputEnd::Vanished);
+                registry.publisher_left(&presentation);
+                Err(None)
+            }
+            Ending::Refused(error) => {
+                end_input(&chunks, InputEnd::Stop);
+                Err(Some(error))
+            }
+            Ending::Finalising => {
+                end_input(&chunks, InputEnd::Stop);
+                drop(chunks);
+                self.await_end(&presentation, &mut cursor).await
+            }
+        }
     }
 
     fn internal(&self, presentation: &Presentation, reason: String) -> IngestError {
@@ -91,7 +158,7 @@ impl Publisher {
 
     /// Waits for `start` and checks its mimeType.
     async fn await_start(&mut self) -> SessionResult<(RecorderFormat, String)> {
-        let deadline = tokio::time::Instant::now() + START_TIMEOUT;
+        let deadline = Instant::now() + START_TIMEOUT;
         loop {
             let message = match tokio::time::timeout_at(deadline, self.messages.recv()).await {
                 Ok(message) => message,
@@ -131,81 +198,123 @@ impl Publisher {
         }
     }
 
-    /// Forwards recorder bytes to the packager and its events to the publisher until the presentation
-    /// ends or the publisher leaves.
-    async fn relay(&mut self, presentation: &Presentation, sender: Sender<Bytes>) -> SessionResult<()> {
+    /// Forwards recorder bytes to the packager, and its events to the publisher, until the input ends.
+    async fn relay(&mut self, presentation: &Presentation, chunks: &Sender<Feed>, cursor: &mut EventCursor) -> Ending {
         let registry = Arc::clone(&self.context.registry);
         let mut changes = registry.subscribe();
-        let mut cursor = EventCursor::publisher(presentation.id);
-        let mut sender = Some(sender);
-        // Set once the input is over (stop, or the packager stopped reading): bounds the wait for the end.
-        let mut finalise_deadline: Option<tokio::time::Instant> = None;
+        let mut shutdown = registry.shutdown_signal();
+        let idle = self.context.idle_timeout;
+        let mut idle_deadline = Instant::now() + idle;
         loop {
-            if sender.is_none() && finalise_deadline.is_none() {
-                finalise_deadline = Some(tokio::time::Instant::now() + FINALISE_TIMEOUT);
-            }
-            let deadline = finalise_deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86400));
             tokio::select! {
-                message = self.messages.recv() => match message {
-                    Some(Ok(AggregatedMessage::Binary(bytes))) => match &sender {
-                        Some(to_packager) => {
-                            Metrics::add(&self.context.metrics.ingest_messages, 1);
-                            Metrics::add(&self.context.metrics.ingest_bytes, bytes.len() as u64);
-                            if !forward(to_packager, bytes).await {
-                                // The packager stopped (bad data, most likely): its status says why.
-                                sender = None;
+                message = self.messages.recv() => {
+                    idle_deadline = Instant::now() + idle;
+                    match message {
+                        Some(Ok(AggregatedMessage::Binary(bytes))) => {
+                            if let Some(ending) = self.take_bytes(presentation, chunks, bytes).await {
+                                return ending;
                             }
                         }
-                        None => log::warn!("stream {}: ignoring {} bytes sent after the input ended", self.stream, bytes.len()),
-                    },
-                    Some(Ok(AggregatedMessage::Text(text))) => match ClientMessage::parse(&text) {
-                        Ok(ClientMessage::Stop) => {
-                            log::info!("stream {}: publisher sent stop", self.stream);
-                            sender = None;
+                        Some(Ok(AggregatedMessage::Text(text))) => match ClientMessage::parse(&text) {
+                            Ok(ClientMessage::Stop) => {
+                                log::info!("stream {}: publisher sent stop", self.stream);
+                                return Ending::Finalising;
+                            }
+                            Ok(ClientMessage::Start { .. }) => log::warn!("stream {}: ignoring a second start message", self.stream),
+                            Err(detail) => log::warn!("stream {}: ignoring a bad message: {detail}", self.stream),
+                        },
+                        Some(Ok(AggregatedMessage::Ping(bytes))) => {
+                            if self.session.pong(&bytes).await.is_err() {
+                                return Ending::Gone;
+                            }
                         }
-                        Ok(ClientMessage::Start { .. }) => {
-                            log::warn!("stream {}: ignoring a second start message", self.stream);
-                        }
-                        Err(detail) => log::warn!("stream {}: ignoring a bad message: {detail}", self.stream),
-                    },
-                    Some(Ok(AggregatedMessage::Ping(bytes))) => {
-                        if self.session.pong(&bytes).await.is_err() {
-                            return Err(None);
-                        }
+                        Some(Ok(AggregatedMessage::Pong(_))) => {}
+                        Some(Ok(AggregatedMessage::Close(_))) | None => return Ending::Gone,
+                        // The connection broke (reset, EOF mid-frame): the publisher vanished.
+                        Some(Err(actix_ws::ProtocolError::Io(_))) => return Ending::Gone,
+                        Some(Err(e)) => return Ending::Refused(self.protocol_error(e)),
                     }
-                    Some(Ok(AggregatedMessage::Pong(_))) => {}
-                    Some(Ok(AggregatedMessage::Close(_))) | None => {
-                        // Dropping the sender ends the input: the packager drains and finalises by itself.
-                        log::info!("stream {}: publisher disconnected", self.stream);
-                        return Err(None);
-                    }
-                    Some(Err(e)) => {
-                        let error = self.protocol_error(e);
-                        drop(sender.take());
-                        return Err(Some(error));
-                    }
-                },
+                }
                 change = changes.recv() => match change {
                     Ok(id) if id != self.stream => continue,
-                    Ok(_) | Err(RecvError::Lagged(_)) => {}
-                    Err(RecvError::Closed) => return Err(None),
+                    Ok(_) | Err(RecvError::Lagged(_)) => {
+                        // The packager failed (bad data, most likely): tell the publisher and close.
+                        let status = registry.status(&self.stream);
+                        for message in status.map(|s| cursor.due(&self.stream, &s)).unwrap_or_default() {
+                            if let ServerMessage::Error { code, message } = message {
+                                self.close_with_error(code, message).await;
+                                return Ending::Gone;
+                            }
+                            if self.send(&message).await.is_err() {
+                                return Ending::Gone;
+                            }
+                        }
+                    }
+                    Err(RecvError::Closed) => return Ending::Gone,
+                },
+                _ = tokio::time::sleep_until(idle_deadline) => {
+                    log::info!("stream {}: no data from the publisher for {idle:?}; finalising", self.stream);
+                    return Ending::Finalising;
+                }
+                _ = shutdown.wait_for(|stopping| *stopping) => {
+                    log::info!("stream {}: server shutting down; finalising", self.stream);
+                    return Ending::Finalising;
+                }
+            }
+        }
+    }
+
+    /// Counts and forwards a recorder message; says how the input ends if it must.
+    async fn take_bytes(&mut self, presentation: &Presentation, chunks: &Sender<Feed>, bytes: Bytes) -> Option<Ending> {
+        let metrics = &self.context.metrics;
+        Metrics::add(&metrics.ingest_messages, 1);
+        Metrics::add(&metrics.ingest_bytes, bytes.len() as u64);
+        let total = presentation.bytes_received.fetch_add(bytes.len() as u64, Ordering::Relaxed) + bytes.len() as u64;
+        // The message that crosses the limit is still packaged: nothing received is dropped.
+        if !forward(chunks, bytes).await {
+            // The packager stopped reading (bad data, most likely): its status will say why.
+            return None;
+        }
+        let limit = self.context.max_stream_bytes;
+        (limit > 0 && total > limit).then(|| {
+            Ending::Refused(IngestError::StreamTooLarge { stream: self.stream.clone(), limit })
+        })
+    }
+
+    /// After the input stopped: waits (bounded) for the presentation to end, passes on its messages,
+    /// then closes the socket.
+    async fn await_end(&mut self, presentation: &Presentation, cursor: &mut EventCursor) -> SessionResult<()> {
+        let registry = Arc::clone(&self.context.registry);
+        let mut changes = registry.subscribe();
+        let deadline = Instant::now() + FINALISE_TIMEOUT;
+        loop {
+            if let Some(status) = registry.status(&self.stream) {
+                for message in cursor.due(&self.stream, &status) {
+                    if let ServerMessage::Error { code, message } = message {
+                        self.close_with_error(code, message).await;
+                        return Ok(());
+                    }
+                    self.send(&message).await?;
+                }
+            }
+            if cursor.finished() {
+                let _ = self.session.clone().close(Some(CloseCode::Normal.into())).await;
+                return Ok(());
+            }
+            tokio::select! {
+                change = changes.recv() => if let Err(RecvError::Closed) = change { return Err(None) },
+                message = self.messages.recv() => match message {
+                    Some(Ok(AggregatedMessage::Close(_))) | None => return Err(None),
+                    Some(Ok(AggregatedMessage::Ping(bytes))) => self.session.pong(&bytes).await.map_err(|_| None)?,
+                    Some(Ok(AggregatedMessage::Binary(bytes))) => {
+                        log::warn!("stream {}: ignoring {} bytes sent after the input ended", self.stream, bytes.len());
+                    }
+                    _ => {}
                 },
                 _ = tokio::time::sleep_until(deadline) => {
                     let reason = "finalising the presentation took too long".to_string();
                     return Err(Some(self.internal(presentation, reason)));
                 }
-            }
-            let Some(status) = registry.status(&self.stream) else { continue };
-            for message in cursor.due(&self.stream, &status) {
-                if let ServerMessage::Error { code, message } = message {
-                    self.close_with_error(code, message).await;
-                    return Ok(());
-                }
-                self.send(&message).await?;
-            }
-            if cursor.finished() {
-                let _ = self.session.clone().close(Some(CloseCode::Normal.into())).await;
-                return Ok(());
             }
         }
     }
@@ -231,20 +340,32 @@ impl Publisher {
 /// Sends `bytes` to the packager in pieces of at most [`pipeline::PIECE_BYTES`]. A full channel is
 /// waited on in the blocking pool, never on the async executor; meanwhile the socket isn't read, so
 /// TCP pushes back on the publisher. Returns false once the packager has stopped reading.
-async fn forward(sender: &Sender<Bytes>, mut bytes: Bytes) -> bool {
+async fn forward(chunks: &Sender<Feed>, mut bytes: Bytes) -> bool {
     while !bytes.is_empty() {
         let piece = bytes.split_to(bytes.len().min(pipeline::PIECE_BYTES));
-        match sender.try_send(piece) {
-            Ok(()) => {}
-            Err(TrySendError::Full(piece)) => {
-                let sender = sender.clone();
-                match actix_web::web::block(move || sender.send(piece)).await {
-                    Ok(Ok(())) => {}
-                    _ => return false,
-                }
-            }
-            Err(TrySendError::Disconnected(_)) => return false,
+        if !send_feed(chunks, Feed::Bytes(piece)).await {
+            return false;
         }
     }
     true
+}
+
+async fn send_feed(chunks: &Sender<Feed>, feed: Feed) -> bool {
+    match chunks.try_send(feed) {
+        Ok(()) => true,
+        Err(TrySendError::Full(feed)) => {
+            let chunks = chunks.clone();
+            matches!(actix_web::web::block(move || chunks.send(feed)).await, Ok(Ok(())))
+        }
+        Err(TrySendError::Disconnected(_)) => false,
+    }
+}
+
+/// Tells the packager how the input ended. The channel has room unless the packager is behind; then it
+/// is waited for on a blocking thread, so the session can go on.
+fn end_input(chunks: &Sender<Feed>, end: InputEnd) {
+    if let Err(TrySendError::Full(feed)) = chunks.try_send(Feed::End(end)) {
+        let chunks = chunks.clone();
+        actix_web::rt::task::spawn_blocking(move || chunks.send(feed));
+    }
 }

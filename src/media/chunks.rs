@@ -1,56 +1,169 @@
-//! The ingest → packager hand-off: recorder bytes arrive as chunks on a bounded channel, and
+//! The ingest → packager hand-off: recorder bytes arrive as [`Feed`] items on a bounded channel, and
 //! [`ChunkSource`] turns them into the blocking byte stream libavformat's read callback wants.
 //!
-//! The channel closing (the ingest dropped its sender: stop, socket closed, publisher gone) is the end
-//! of the input. That end is sticky: libavformat calls the read callback again after EOF.
+//! A connection's input ends with [`Feed::End`] saying how (the publisher stopped, or vanished and may
+//! come back); a channel closed without it counts as vanished. The end is sticky: libavformat calls the
+//! read callback again after EOF.
+//!
+//! The source also refuses to feed a demuxer that keeps reading without producing frames: some
+//! demuxers skip unknown data or resynchronise indefinitely, which would swallow garbage silently.
 
-use bytes::{Buf, Bytes};
+use std::cell::Cell;
 use std::time::SystemTime;
 
+use bytes::{Buf, Bytes, BytesMut};
 use crossbeam_channel::Receiver;
 
-/// The receiving end of one stream's chunks, read by the packager thread.
+use super::recorder_format::{Container, HEAD_BYTES};
+
+/// More bytes than this read without a single frame coming out means the input is not media. A
+/// recorder's largest unit is one keyframe (or one MP4 fragment header), far below this.
+pub const MAX_BYTES_WITHOUT_MEDIA: u64 = 2 * 1024 * 1024;
+
+/// One item from the ingest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Feed {
+    /// Recorder bytes, in order, any size.
+    Bytes(Bytes),
+    /// The connection's input is over.
+    End(InputEnd),
+}
+
+/// How a publisher's connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputEnd {
+    /// Deliberately (`stop`, a limit, an idle timeout, shutdown): finalise the presentation.
+    Stop,
+    /// The connection was lost: the publisher may reconnect within the grace period.
+    Vanished,
+}
+
+/// What a read gave.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Read {
+    /// This many bytes (never 0) were copied.
+    Data(usize),
+    /// The input ended and everything was read.
+    End,
+    /// The source refuses to give more: too many bytes without a frame.
+    Refused,
+}
+
+/// Why a source stopped feeding its demuxer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The first bytes are not the announced container.
+    NotContainer(Container),
+    /// [`MAX_BYTES_WITHOUT_MEDIA`] bytes went by without a frame.
+    NoFrames,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::NotContainer(container) => write!(f, "the first bytes are not the start of a {container} stream"),
+            Refusal::NoFrames => write!(f, "{} MiB arrived without a readable frame", MAX_BYTES_WITHOUT_MEDIA / (1024 * 1024)),
+        }
+    }
+}
+
+/// The receiving end of one connection's chunks, read by the packager thread.
 #[derive(Debug)]
 pub struct ChunkSource {
-    chunks: Receiver<Bytes>,
+    chunks: Receiver<Feed>,
+    /// The container the publisher announced; its first bytes are checked before anything is read.
+    container: Container,
+    head_checked: bool,
     /// What is left of the chunk being read.
     current: Bytes,
-    ended: bool,
+    end: Option<InputEnd>,
     bytes_read: u64,
+    /// `bytes_read` when the demuxer last produced a frame.
+    progress_at: Cell<u64>,
     /// When the first bytes arrived, to estimate when the recording started.
     first_chunk_at: Option<SystemTime>,
 }
 
 impl ChunkSource {
-    pub fn new(chunks: Receiver<Bytes>) -> ChunkSource {
-        ChunkSource { chunks, current: Bytes::new(), ended: false, bytes_read: 0, first_chunk_at: None }
+    pub fn new(chunks: Receiver<Feed>, container: Container) -> ChunkSource {
+        ChunkSource {
+            chunks,
+            container,
+            head_checked: false,
+            current: Bytes::new(),
+            end: None,
+            bytes_read: 0,
+            progress_at: Cell::new(0),
+            first_chunk_at: None,
+        }
     }
 
-    /// Copies the next bytes into `buf`, blocking until some arrive. Returns `None` once the sender is
-    /// gone and every received byte has been read; never `Some(0)` (libavformat treats 0 as an error).
-    pub fn read_into(&mut self, buf: &mut [u8]) -> Option<usize> {
+    /// Copies the next bytes into `buf`, blocking until some arrive.
+    pub fn read_into(&mut self, buf: &mut [u8]) -> Read {
         if buf.is_empty() {
-            return None;
+            return Read::End;
         }
-        while self.current.is_empty() {
-            if self.ended {
-                return None;
+        if self.refusal().is_some() {
+            return Read::Refused;
+        }
+        if !self.head_checked {
+            self.head_checked = true;
+            if !self.container.recognises(&self.head()) {
+                return Read::Refused;
             }
-            match self.chunks.recv() {
-                Ok(chunk) => {
-                    if !chunk.is_empty() && self.first_chunk_at.is_none() {
-                        self.first_chunk_at = Some(SystemTime::now());
-                    }
-                    self.current = chunk;
-                }
-                Err(_) => self.ended = true,
-            }
+        }
+        while self.current.is_empty() && self.receive() {}
+        if self.current.is_empty() {
+            return Read::End;
         }
         let n = self.current.len().min(buf.len());
         buf[..n].copy_from_slice(&self.current[..n]);
         self.current.advance(n);
         self.bytes_read += n as u64;
-        Some(n)
+        Read::Data(n)
+    }
+
+    /// Waits for the next item; false once the input has ended.
+    fn receive(&mut self) -> bool {
+        if self.end.is_some() {
+            return false;
+        }
+        match self.chunks.recv() {
+            Ok(Feed::Bytes(chunk)) => {
+                if !chunk.is_empty() && self.first_chunk_at.is_none() {
+                    self.first_chunk_at = Some(SystemTime::now());
+                }
+                if self.current.is_empty() {
+                    self.current = chunk;
+                } else {
+                    let mut joined = BytesMut::from(&self.current[..]);
+                    joined.extend_from_slice(&chunk);
+                    self.current = joined.freeze();
+                }
+            }
+            Ok(Feed::End(end)) => self.end = Some(end),
+            Err(_) => self.end = Some(InputEnd::Vanished),
+        }
+        true
+    }
+
+    /// The first [`HEAD_BYTES`] of the input (fewer if it ends sooner), buffered but not consumed.
+    fn head(&mut self) -> Bytes {
+        while self.current.len() < HEAD_BYTES && self.receive() {}
+        self.current.slice(..self.current.len().min(HEAD_BYTES))
+    }
+
+    /// Records that the demuxer produced a frame: the byte budget without media starts again.
+    pub fn mark_progress(&self) {
+        self.progress_at.set(self.bytes_read);
+    }
+
+    /// Why the source refused more input, if it did.
+    pub fn refusal(&self) -> Option<Refusal> {
+        if self.head_checked && self.bytes_read == 0 && !self.current.is_empty() && !self.container.recognises(&self.current) {
+            return Some(Refusal::NotContainer(self.container));
+        }
+        (self.bytes_read - self.progress_at.get() > MAX_BYTES_WITHOUT_MEDIA).then_some(Refusal::NoFrames)
     }
 
     /// How many bytes libavformat has taken so far (used to say where bad data was found).
@@ -63,9 +176,9 @@ impl ChunkSource {
         self.first_chunk_at
     }
 
-    /// True once the sender is gone and everything it sent has been read.
-    pub fn ended(&self) -> bool {
-        self.ended
+    /// How the input ended, once everything it sent has been read.
+    pub fn end(&self) -> Option<InputEnd> {
+        if self.current.is_empty() { self.end } else { None }
     }
 }
 
@@ -73,23 +186,75 @@ impl ChunkSource {
 mod tests {
     use super::*;
 
+    fn bytes(b: &'static [u8]) -> Feed {
+        Feed::Bytes(Bytes::from_static(b))
+    }
+
+    const EBML: &[u8] = &[0x1A, 0x45, 0xDF, 0xA3];
+
     #[test]
     fn reads_across_chunk_boundaries_then_stays_at_end() {
-        let (tx, rx) = crossbeam_channel::bounded(4);
-        tx.send(Bytes::from_static(b"abc")).unwrap();
-        tx.send(Bytes::new()).unwrap();
-        tx.send(Bytes::from_static(b"defgh")).unwrap();
+        let (tx, rx) = crossbeam_channel::bounded(8);
+        for feed in [Feed::Bytes(Bytes::from_static(EBML)), bytes(b""), bytes(b"abcdefgh"), Feed::End(InputEnd::Stop)] {
+            tx.send(feed).unwrap();
+        }
+        let mut source = ChunkSource::new(rx, Container::Matroska);
+        let mut buf = [0u8; 6];
+        assert_eq!(source.read_into(&mut buf), Read::Data(6), "the head was gathered across chunks");
+        assert_eq!(&buf, &[0x1A, 0x45, 0xDF, 0xA3, b'a', b'b']);
+        assert_eq!(source.read_into(&mut buf), Read::Data(6));
+        assert_eq!(&buf, b"cdefgh");
+        assert_eq!(source.end(), None, "not known until the next read");
+        assert_eq!(source.read_into(&mut buf), Read::End);
+        assert_eq!(source.end(), Some(InputEnd::Stop));
+        assert_eq!(source.read_into(&mut buf), Read::End, "the end is sticky");
+        assert_eq!(source.bytes_read(), 12);
+    }
+
+    #[test]
+    fn a_closed_channel_without_an_end_is_a_vanished_publisher() {
+        let (tx, rx) = crossbeam_channel::bounded(2);
+        tx.send(Feed::Bytes(Bytes::from_static(EBML))).unwrap();
         drop(tx);
-        let mut source = ChunkSource::new(rx);
-        let mut buf = [0u8; 4];
-        assert_eq!(source.read_into(&mut buf), Some(3));
-        assert_eq!(&buf[..3], b"abc");
-        assert_eq!(source.read_into(&mut buf), Some(4));
-        assert_eq!(&buf, b"defg");
-        assert_eq!(source.read_into(&mut buf), Some(1));
-        assert_eq!(source.read_into(&mut buf), None);
-        assert_eq!(source.read_into(&mut buf), None, "the end is sticky");
-        assert!(source.ended());
-        assert_eq!(source.bytes_read(), 8);
+        let mut source = ChunkSource::new(rx, Container::Matroska);
+        let mut buf = [0u8; 8];
+        assert_eq!(source.read_into(&mut buf), Read::Data(4));
+        assert_eq!(source.read_into(&mut buf), Read::End);
+        assert_eq!(source.end(), Some(InputEnd::Vanished));
+    }
+
+    #[test]
+    fn refuses_bytes_that_are_not_the_announced_container() {
+        let (tx, rx) = crossbeam_channel::bounded(2);
+        tx.send(bytes(b"\x00\x00\x00\x18ftypmp42")).unwrap();
+        let mut source = ChunkSource::new(rx, Container::Matroska);
+        let mut buf = [0u8; 8];
+        assert_eq!(source.read_into(&mut buf), Read::Refused);
+        assert_eq!(source.refusal(), Some(Refusal::NotContainer(Container::Matroska)));
+        assert_eq!(source.bytes_read(), 0, "nothing reached the demuxer");
+    }
+
+    #[test]
+    fn refuses_to_feed_a_demuxer_that_produces_no_frames() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let mut first = EBML.to_vec();
+        first.resize(64 * 1024, 0);
+        let chunk = Bytes::from(first);
+        for _ in 0..(MAX_BYTES_WITHOUT_MEDIA / chunk.len() as u64 + 8) {
+            tx.send(Feed::Bytes(chunk.clone())).unwrap();
+        }
+        drop(tx);
+        let mut source = ChunkSource::new(rx, Container::Matroska);
+        let mut buf = vec![0u8; chunk.len()];
+        let mut reads = 0;
+        while let Read::Data(_) = source.read_into(&mut buf) {
+            reads += 1;
+            if reads == 3 {
+                source.mark_progress();
+            }
+        }
+        assert_eq!(source.refusal(), Some(Refusal::NoFrames));
+        assert_eq!(source.read_into(&mut buf), Read::Refused);
+        assert!(source.bytes_read() > MAX_BYTES_WITHOUT_MEDIA + 3 * chunk.len() as u64 - 1, "the budget restarted");
     }
 }

@@ -20,7 +20,7 @@ use ffmpeg::ffi;
 use ffmpeg::format::context::{Input, Output};
 use ffmpeg::{Dictionary, Error};
 
-use super::chunks::ChunkSource;
+use super::chunks::{ChunkSource, Read, Refusal};
 
 /// Size of the buffer libavformat reads into. The callback returns as soon as any bytes are
 /// available, so this bounds a read, not how long the demuxer waits.
@@ -36,10 +36,7 @@ pub struct ChunkInput {
 impl ChunkInput {
     /// The chunk reader, for its byte count and end-of-input state.
     pub fn source(&self) -> &ChunkSource {
-        // SAFETY: `opaque` is the `Box<ChunkSource>` leaked in `open_chunk_input` and freed only in
-        // `AvioContext::drop`. The read callback is the only other user, and it runs only inside
-        // libavformat calls made through `&mut self`, so no `&mut` alias exists while `&self` lives.
-        unsafe { &*((*self.avio.ptr).opaque as *const ChunkSource) }
+        self.avio.source()
     }
 }
 
@@ -61,6 +58,16 @@ struct AvioContext {
     ptr: *mut ffi::AVIOContext,
 }
 
+impl AvioContext {
+    fn source(&self) -> &ChunkSource {
+        // SAFETY: `opaque` is the `Box<ChunkSource>` leaked in `open_chunk_input` and freed only in
+        // `drop`. The read callback is the only other user, and it runs only inside libavformat calls
+        // made through `&mut` access to the owning `ChunkInput` (or during `open_chunk_input`, before
+        // this can be called), so no `&mut` alias exists while this `&` lives.
+        unsafe { &*((*self.ptr).opaque as *const ChunkSource) }
+    }
+}
+
 impl Drop for AvioContext {
     fn drop(&mut self) {
         // SAFETY: `ptr` came from `avio_alloc_context` with a `Box<ChunkSource>` as opaque and is freed
@@ -75,8 +82,9 @@ impl Drop for AvioContext {
     }
 }
 
-/// libavformat's read callback: blocks for the next chunk; `AVERROR_EOF` once the channel is closed
-/// and drained (and on every later call). Never returns 0 and never unwinds into C.
+/// libavformat's read callback: blocks for the next chunk; `AVERROR_EOF` once the input ended and was
+/// drained (and on every later call); `AVERROR_INVALIDDATA` once the source refuses more. Never returns
+/// 0 and never unwinds into C.
 unsafe extern "C" fn read_chunks(opaque: *mut c_void, buf: *mut u8, buf_size: c_int) -> c_int {
     if buf_size <= 0 {
         return ffi::AVERROR(ffi::EINVAL);
@@ -87,31 +95,45 @@ unsafe extern "C" fn read_chunks(opaque: *mut c_void, buf: *mut u8, buf_size: c_
     // SAFETY: libavformat hands us a writable buffer of `buf_size` bytes that it owns for this call.
     let buf = unsafe { std::slice::from_raw_parts_mut(buf, buf_size as usize) };
     match catch_unwind(AssertUnwindSafe(|| source.read_into(buf))) {
-        Ok(Some(n)) => n as c_int,
-        Ok(None) => ffi::AVERROR_EOF,
+        Ok(Read::Data(n)) => n as c_int,
+        Ok(Read::End) => ffi::AVERROR_EOF,
+        Ok(Read::Refused) => ffi::AVERROR_INVALIDDATA,
         Err(_) => ffi::AVERROR(ffi::EIO),
     }
 }
 
+/// Why opening failed, and whether the chunk source had refused the bytes (and why).
+#[derive(Debug)]
+pub struct OpenFailure {
+    pub error: Error,
+    pub refusal: Option<Refusal>,
+}
+
+impl From<Error> for OpenFailure {
+    fn from(error: Error) -> OpenFailure {
+        OpenFailure { error, refusal: None }
+    }
+}
+
 /// Opens `demuxer` (a libavformat input format name such as `matroska` or `mov`) over `source`, with
-/// `options` for the format context (probe size, whitelists...), then reads stream parameters.
-/// Options the context did not recognise are returned so the caller can refuse a typo.
+/// `options` for the format context (probe size, whitelists...). Options the context did not recognise
+/// are returned so the caller can refuse a typo.
 pub fn open_chunk_input(
     source: ChunkSource,
     demuxer: &str,
     options: Dictionary,
-) -> Result<(ChunkInput, Dictionary<'static>), Error> {
+) -> Result<(ChunkInput, Dictionary<'static>), OpenFailure> {
     let demuxer = CString::new(demuxer).map_err(|_| Error::InvalidData)?;
     // SAFETY: `av_find_input_format` only reads the NUL-terminated name; the result is a static.
     let format = unsafe { ffi::av_find_input_format(demuxer.as_ptr()) };
     if format.is_null() {
-        return Err(Error::DemuxerNotFound);
+        return Err(Error::DemuxerNotFound.into());
     }
 
     // SAFETY: a fresh allocation of the size we pass to `avio_alloc_context`; checked for NULL.
     let buffer = unsafe { ffi::av_malloc(AVIO_BUFFER_SIZE) } as *mut u8;
     if buffer.is_null() {
-        return Err(Error::Other { errno: ffi::ENOMEM });
+        return Err(Error::Other { errno: ffi::ENOMEM }.into());
     }
     let opaque = Box::into_raw(Box::new(source)) as *mut c_void;
     // SAFETY: `buffer` holds AVIO_BUFFER_SIZE bytes; `opaque` is the boxed source `read_chunks` expects;
@@ -125,14 +147,14 @@ pub fn open_chunk_input(
             ffi::av_free(buffer as *mut c_void);
             drop(Box::from_raw(opaque as *mut ChunkSource));
         }
-        return Err(Error::Other { errno: ffi::ENOMEM });
+        return Err(Error::Other { errno: ffi::ENOMEM }.into());
     }
     let avio = AvioContext { ptr: avio_ptr };
 
     // SAFETY: plain allocation; checked for NULL below.
     let mut context = unsafe { ffi::avformat_alloc_context() };
     if context.is_null() {
-        return Err(Error::Other { errno: ffi::ENOMEM });
+        return Err(Error::Other { errno: ffi::ENOMEM }.into());
     }
     // SAFETY: `context` is a fresh format context; giving it our `pb` with AVFMT_FLAG_CUSTOM_IO tells
     // libavformat not to close or free it (`avio` does). On failure `avformat_open_input` frees
@@ -146,7 +168,7 @@ pub fn open_chunk_input(
     };
     let (result, unused) = opened;
     if result < 0 {
-        return Err(Error::from(result));
+        return Err(OpenFailure { error: Error::from(result), refusal: avio.source().refusal() });
     }
     // SAFETY: `avformat_open_input` succeeded, so `context` is an open input we now own.
     let input = ChunkInput { input: unsafe { Input::wrap(context) }, avio };

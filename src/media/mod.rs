@@ -3,10 +3,14 @@
 //! One dedicated thread per stream ([`spawn_packager`]). It reads chunks from a bounded channel through
 //! a custom `AVIOContext` ([`chunks`], [`ffi`]), demuxes the recorder's WebM/Matroska or fragmented MP4,
 //! and stream-copies every audio and video packet into libavformat's `dash` muxer, writing
-//! `<dir>/manifest.mpd`, init and media segments (and an HLS playlist for MP4 segments). Dropping the
-//! channel's sender ends the input: the muxer drains, writes its trailer, and the manifest becomes a
-//! static, complete recording. The packager knows nothing about HTTP or WebSockets: it reports what
-//! happened through [`PackagerEvent`]s.
+//! `<dir>/manifest.mpd`, init and media segments (and an HLS playlist for MP4 segments).
+//!
+//! A presentation is fed by one or more [`Connection`]s, one after another: when a publisher vanishes
+//! the muxer stays open for the reconnect grace period, and a returning publisher's new recording is
+//! demuxed and placed on the same timeline (aligned to the wall clock, so players keep their place).
+//! When the input stops, or nobody came back in time, the muxer writes its trailer and the manifest
+//! becomes a static, complete recording. The packager knows nothing about HTTP or WebSockets: it
+//! reports what happened through [`PackagerEvent`]s.
 
 pub mod chunks;
 pub mod dash_options;
@@ -20,11 +24,11 @@ use std::path::PathBuf;
 use std::time::SystemTime;
 use std::thread::JoinHandle;
 
-use bytes::Bytes;
 use crossbeam_channel::Receiver;
 
 use crate::error_code::ErrorCode;
 use crate::stream_id::StreamId;
+pub use chunks::{Feed, InputEnd};
 pub use dash_options::{DashSettings, SegmentType};
 pub use recorder_format::{Container, RecorderFormat};
 
@@ -39,8 +43,17 @@ pub struct PackagerJob {
     pub dir: PathBuf,
     pub format: RecorderFormat,
     pub settings: DashSettings,
+    /// How long a vanished publisher may take to come back and continue the presentation.
+    pub reconnect_grace: std::time::Duration,
+}
+
+/// One publisher connection's input.
+#[derive(Debug)]
+pub struct Connection {
+    /// The recorder bytes, ended by [`Feed::End`].
+    pub chunks: Receiver<Feed>,
     /// When the publisher said it started recording (its `start` message arrived): the best estimate
-    /// of when media time 0 was captured.
+    /// of when this recording's first frame was captured.
     pub recording_started: SystemTime,
 }
 
@@ -72,11 +85,13 @@ pub struct Summary {
     pub bytes_in: u64,
 }
 
-/// What the packager thread reports, in this order: at most one `Started`, then exactly one of
-/// `Finished` or `Failed`.
+/// What the packager thread reports, in this order: at most one `Started`, any number of `Resumed`,
+/// then exactly one of `Finished` or `Failed`.
 #[derive(Debug)]
 pub enum PackagerEvent {
     Started(StartInfo),
+    /// A reconnected publisher's recording continues the presentation after a gap of this many seconds.
+    Resumed { gap_seconds: f64 },
     /// The input ended and the trailer was written: the manifest is static.
     Finished(Summary),
     /// Packaging failed. When some media had already been written it was finalised as a recording and
@@ -101,6 +116,8 @@ pub enum MediaError {
     NoTracks { stream: StreamId },
     #[error("stream {stream}: VP8 video can only be packaged with Opus audio (WebM segments), not {audio}")]
     Vp8NeedsOpus { stream: StreamId, audio: String },
+    #[error("stream {stream}: the reconnected recording has tracks {now:?}, but the stream was started with {was:?}; continue with the same format")]
+    ResumeMismatch { stream: StreamId, was: Vec<String>, now: Vec<String> },
     #[error("stream {stream}: writing the DASH presentation in {dir} failed: {reason}")]
     Output { stream: StreamId, dir: PathBuf, reason: String },
 }
@@ -112,24 +129,27 @@ impl MediaError {
             MediaError::NoMedia { .. } | MediaError::InvalidData { .. } | MediaError::CorruptAfter { .. } => {
                 ErrorCode::InvalidData
             }
-            MediaError::UnsupportedCodec { .. } | MediaError::NoTracks { .. } | MediaError::Vp8NeedsOpus { .. } => {
-                ErrorCode::UnsupportedMedia
-            }
+            MediaError::UnsupportedCodec { .. }
+            | MediaError::NoTracks { .. }
+            | MediaError::Vp8NeedsOpus { .. }
+            | MediaError::ResumeMismatch { .. } => ErrorCode::UnsupportedMedia,
             MediaError::Output { .. } => ErrorCode::Internal,
         }
     }
 }
 
-/// Starts the packager thread for `job`. It runs until `chunks`' sender is dropped (or the input
-/// fails), reporting through `on_event`. Returns an error only if the thread could not be started.
+/// Starts the packager thread for `job`. It packages the connections it receives, one after another,
+/// until one stops, or one vanishes and no other arrives within the grace period (or `connections`'
+/// sender is dropped), reporting through `on_event`. Returns an error only if the thread could not
+/// be started.
 pub fn spawn_packager(
     job: PackagerJob,
-    chunks: Receiver<Bytes>,
+    connections: Receiver<Connection>,
     mut on_event: impl FnMut(PackagerEvent) + Send + 'static,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name(format!("pkg-{}", job.stream))
-        .spawn(move || packager::run(&job, chunks::ChunkSource::new(chunks), &mut on_event))
+        .spawn(move || packager::run(&job, connections, &mut on_event))
 }
 
 /// Quiets libavformat's own logging to warnings: at its default level the dash muxer logs every file

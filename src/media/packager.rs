@@ -1,60 +1,94 @@
-//! The packager loop: open the recorder's stream, map its tracks into the `dash` muxer, then copy
-//! packets (timestamps rebased and repaired) until the input ends, and write the trailer.
+//! The packager loop: open the recorder's stream, map its tracks into the `dash` muxer, copy packets
+//! (timestamps rebased and repaired) until the input ends; if the publisher vanished, wait for it to
+//! reconnect and continue with its new recording; finally write the trailer.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use crossbeam_channel::{Receiver, RecvTimeoutError};
 use ffmpeg_next as ffmpeg;
 use ffmpeg::format::context::Output;
 use ffmpeg::{Dictionary, Packet, Rational, codec, media};
 
-use super::chunks::ChunkSource;
+use super::chunks::{ChunkSource, Feed, InputEnd};
 use super::dash_options::{self, SegmentType};
 use super::ffi::{self, ChunkInput};
 use super::timestamps::{MICROS, PresentationStart, Stamps, TrackClock};
-use super::{MANIFEST, MediaError, PackagerEvent, PackagerJob, StartInfo, Summary, TrackInfo};
+use super::{Connection, MANIFEST, MediaError, PackagerEvent, PackagerJob, StartInfo, Summary, TrackInfo};
 
-/// How many recorder bytes libavformat may read to learn the tracks. Small, because every byte read
-/// before the muxer starts delays its clock; 32 KiB covers a recorder's header and first frames.
+/// How many recorder bytes libavformat may read to learn the tracks when the header is not enough.
+/// Small, because every byte read before the muxer starts delays its clock; 32 KiB covers a
+/// recorder's header and first frames.
 const PROBE_BYTES: &str = "32768";
 
 /// Containers the demuxer may accept, whatever the publisher claims.
 const FORMAT_WHITELIST: &str = "matroska,webm,mov,mp4";
 
 /// Runs one presentation to its end, reporting through `on_event`.
-pub(super) fn run(job: &PackagerJob, source: ChunkSource, on_event: &mut dyn FnMut(PackagerEvent)) {
-    let started = std::time::Instant::now();
-    let mut input = match open_input(job, source) {
+pub(super) fn run(job: &PackagerJob, connections: Receiver<Connection>, on_event: &mut dyn FnMut(PackagerEvent)) {
+    let Ok(first) = connections.recv() else { return };
+    let started = Instant::now();
+    let mut input = match open_input(job, first.chunks) {
         Ok(input) => input,
         Err(error) => return on_event(PackagerEvent::Failed { error, salvaged: None }),
     };
-    let (mut output, mut tracks, start) = match open_output(job, &input) {
+    let (mut output, tracks, start) = match open_output(job, &input) {
         Ok(opened) => opened,
         Err(error) => return on_event(PackagerEvent::Failed { error, salvaged: None }),
     };
-    let segment_type = start.segment_type;
     log::debug!(
         "stream {}: muxer started {:?} after the packager, having read {} bytes",
         job.stream,
         started.elapsed(),
         input.source().bytes_read()
     );
+    let capture_zero = capture_start(job, first.recording_started, input.source().first_chunk_at());
+    let mut copier = Copier::new(job, &output, start.segment_type, tracks, capture_zero);
     on_event(PackagerEvent::Started(start));
-    let copied = copy_packets(job, &mut input, &mut output, &mut tracks, segment_type);
-    let trailer = output.write_trailer().map_err(|e| output_error(job, e));
-    let summary = Summary {
-        duration_seconds: copied.end_seconds,
-        packets: copied.packets,
-        bytes_in: input.source().bytes_read(),
+
+    let mut bytes_in = 0;
+    let error = loop {
+        let copied = copier.copy(&mut input, &mut output);
+        bytes_in += input.source().bytes_read();
+        if let Err(error) = copied {
+            break Some(error);
+        }
+        if input.source().end() != Some(InputEnd::Vanished) || job.reconnect_grace.is_zero() {
+            break None;
+        }
+        log::info!("stream {}: publisher gone; waiting {:?} for it to reconnect", job.stream, job.reconnect_grace);
+        let next = match connections.recv_timeout(job.reconnect_grace) {
+            Ok(next) => next,
+            Err(RecvTimeoutError::Timeout) => {
+                log::info!("stream {}: the publisher did not come back; finalising", job.stream);
+                break None;
+            }
+            Err(RecvTimeoutError::Disconnected) => break None,
+        };
+        match open_input(job, next.chunks).and_then(|next_input| {
+            let gap = copier.resume(&next_input, next.recording_started)?;
+            Ok((next_input, gap))
+        }) {
+            Ok((next_input, gap_seconds)) => {
+                input = next_input;
+                on_event(PackagerEvent::Resumed { gap_seconds });
+            }
+            Err(error) => break Some(error),
+        }
     };
-    let event = match (copied.error, trailer) {
+    // No more connections: a publisher arriving from now on starts a new presentation.
+    drop(connections);
+
+    let trailer = copier.push_out_held_back(&mut output).and_then(|()| output.write_trailer().map_err(|e| output_error(job, e)));
+    let summary = Summary { duration_seconds: copier.end_seconds, packets: copier.packets, bytes_in };
+    let event = match (error, trailer) {
         (None, Ok(())) => PackagerEvent::Finished(summary),
-        (Some(error), Ok(())) => PackagerEvent::Failed { error, salvaged: Some(summary) },
+        (Some(error), Ok(())) => PackagerEvent::Failed { error, salvaged: (summary.packets > 0).then_some(summary) },
         (_, Err(error)) => PackagerEvent::Failed { error, salvaged: None },
     };
     on_event(event);
 }
 
-fn open_input(job: &PackagerJob, source: ChunkSource) -> Result<ChunkInput, MediaError> {
+fn open_input(job: &PackagerJob, chunks: Receiver<Feed>) -> Result<ChunkInput, MediaError> {
     let mut options = Dictionary::new();
     options.set("probesize", PROBE_BYTES);
     // Don't wait for ~20 video frames to guess a frame rate: stream copy doesn't need it.
@@ -65,33 +99,41 @@ fn open_input(job: &PackagerJob, source: ChunkSource) -> Result<ChunkInput, Medi
     options.set("format_whitelist", FORMAT_WHITELIST);
     // The input is our own AVIOContext: no protocol (file, http...) may ever be opened from it.
     options.set("protocol_whitelist", "none");
-    let opened = ffi::open_chunk_input(source, job.format.container.demuxer(), options).and_then(|(mut input, unused)| {
-        debug_assert!(unused.iter().next().is_none(), "unknown demuxer options: {unused:?}");
-        // Every packet read before the muxer starts delays its clock (availabilityStartTime), and that
-        // delay stays as latency: read ahead only when the header doesn't tell enough for stream copy.
-        let header_suffices = input.streams().all(|s| {
-            let parameters = s.parameters();
-            header_suffices(parameters.medium(), parameters.id(), ffi::known_parameters(&parameters))
+    let source = ChunkSource::new(chunks, job.format.container);
+    let opened = ffi::open_chunk_input(source, job.format.container.demuxer(), options)
+        .map_err(|failure| (failure.error, failure.refusal))
+        .and_then(|(mut input, unused)| {
+            debug_assert!(unused.iter().next().is_none(), "unknown demuxer options: {unused:?}");
+            // Every packet read before the muxer starts delays its clock (availabilityStartTime), and
+            // that delay stays as latency: read ahead only when the header doesn't tell enough.
+            let header_suffices = input.streams().all(|s| {
+                let parameters = s.parameters();
+                header_suffices(parameters.medium(), parameters.id(), ffi::known_parameters(&parameters))
+            });
+            if !header_suffices {
+                ffi::find_stream_info(&mut input).map_err(|e| (e, input.source().refusal()))?;
+            }
+            Ok(input)
         });
-        if !header_suffices {
-            ffi::find_stream_info(&mut input)?;
-        }
-        Ok(input)
-    });
-    match opened {
-        Ok(input) => Ok(input),
-        Err(ffmpeg::Error::Eof) => Err(MediaError::NoMedia { stream: job.stream.clone() }),
-        Err(e) => Err(MediaError::InvalidData {
+    opened.map_err(|(e, refusal)| match (e, refusal) {
+        (_, Some(refusal)) => MediaError::InvalidData {
+            stream: job.stream.clone(),
+            container: job.format.container,
+            reason: refusal.to_string(),
+        },
+        (ffmpeg::Error::Eof, None) => MediaError::NoMedia { stream: job.stream.clone() },
+        (e, None) => MediaError::InvalidData {
             stream: job.stream.clone(),
             container: job.format.container,
             reason: e.to_string(),
-        }),
-    }
+        },
+    })
 }
 
 /// Whether a stream's header alone gives what stream copy into DASH needs. H.264 and AAC/Opus carry
-/// their decoder configuration in the header; VP9 and AV1 in MP4 also need the pixel format (for
-/// `vpcC`/`av1C`), which only decoding a frame tells.
+/// their decoder configuration in the header (Chromium's Matroska H.264 does not: SPS/PPS come in-band,
+/// so it is probed); VP9 and AV1 in MP4 also need the pixel format (for `vpcC`/`av1C`), which only
+/// decoding a frame tells.
 fn header_suffices(medium: media::Type, codec: codec::Id, known: ffi::KnownParameters) -> bool {
     match medium {
         media::Type::Video => {
@@ -114,28 +156,37 @@ fn header_suffices(medium: media::Type, codec: codec::Id, known: ffi::KnownParam
     }
 }
 
-/// Where each input stream goes.
-struct Track {
-    output_index: usize,
-    input_time_base: Rational,
-    clock: TrackClock,
+/// The audio and video tracks of an input: (input index, what it is, its codec).
+fn media_tracks(input: &ChunkInput) -> Vec<(usize, &'static str, codec::Id)> {
+    input
+        .streams()
+        .filter_map(|s| {
+            let parameters = s.parameters();
+            let kind = match parameters.medium() {
+                media::Type::Video => "video",
+                media::Type::Audio => "audio",
+                _ => return None,
+            };
+            Some((s.index(), kind, parameters.id()))
+        })
+        .collect()
 }
 
-type TrackMap = Vec<Option<Track>>;
+/// Where each input stream goes.
+#[derive(Clone, Copy)]
+struct Route {
+    output_index: usize,
+    input_time_base: Rational,
+}
 
-fn open_output(job: &PackagerJob, input: &ChunkInput) -> Result<(Output, TrackMap, StartInfo), MediaError> {
+type Routes = Vec<Option<Route>>;
+
+fn open_output(job: &PackagerJob, input: &ChunkInput) -> Result<(Output, Routes, StartInfo), MediaError> {
     let stream = || job.stream.clone();
     let mut infos = Vec::new();
     let mut has_vp8 = false;
     let mut non_opus_audio = None;
-    for input_stream in input.streams() {
-        let parameters = input_stream.parameters();
-        let kind = match parameters.medium() {
-            media::Type::Video => "video",
-            media::Type::Audio => "audio",
-            _ => continue,
-        };
-        let id = parameters.id();
+    for (index, kind, id) in media_tracks(input) {
         let supported = match kind {
             "video" => matches!(id, codec::Id::H264 | codec::Id::VP8 | codec::Id::VP9 | codec::Id::AV1),
             _ => matches!(id, codec::Id::OPUS | codec::Id::AAC),
@@ -148,7 +199,7 @@ fn open_output(job: &PackagerJob, input: &ChunkInput) -> Result<(Output, TrackMa
         if kind == "audio" && id != codec::Id::OPUS {
             non_opus_audio = Some(name.clone());
         }
-        infos.push((input_stream.index(), TrackInfo { kind, codec: name }));
+        infos.push((index, TrackInfo { kind, codec: name }));
     }
     if infos.is_empty() {
         return Err(MediaError::NoTracks { stream: stream() });
@@ -159,7 +210,7 @@ fn open_output(job: &PackagerJob, input: &ChunkInput) -> Result<(Output, TrackMa
     }
 
     let mut output = ffi::dash_output(&job.dir.join(MANIFEST)).map_err(|e| output_error(job, e))?;
-    let mut tracks: TrackMap = (0..input.nb_streams()).map(|_| None).collect();
+    let mut routes: Routes = vec![None; input.nb_streams() as usize];
     for (output_index, (input_index, _)) in infos.iter().enumerate() {
         let input_stream = input.stream(*input_index).expect("index from streams()");
         let mut output_stream =
@@ -167,8 +218,7 @@ fn open_output(job: &PackagerJob, input: &ChunkInput) -> Result<(Output, TrackMa
         output_stream.set_parameters(input_stream.parameters());
         output_stream.set_time_base(input_stream.time_base());
         ffi::clear_codec_tag(&mut output_stream);
-        tracks[*input_index] =
-            Some(Track { output_index, input_time_base: input_stream.time_base(), clock: TrackClock::default() });
+        routes[*input_index] = Some(Route { output_index, input_time_base: input_stream.time_base() });
     }
 
     let mut options = Dictionary::new();
@@ -187,132 +237,181 @@ fn open_output(job: &PackagerJob, input: &ChunkInput) -> Result<(Output, TrackMa
         segment_type,
         low_latency: dash_options::is_low_latency(&job.settings, segment_type),
     };
-    Ok((output, tracks, start))
-}
-
-/// What the copy loop achieved.
-struct Copied {
-    packets: u64,
-    end_seconds: f64,
-    /// Set when the input became unreadable before its end.
-    error: Option<MediaError>,
+    Ok((output, routes, start))
 }
 
 /// When media time 0 was captured, as well as the server can tell. The publisher page starts its
 /// recorder right before it sends `start`, so that message's arrival is the estimate; a client that
 /// sends `start` long before any media is bounded by its first chunk, which can't hold more than about
 /// a segment (Chromium's MP4 recorder sends one chunk per keyframe interval).
-fn capture_start(job: &PackagerJob, first_chunk_at: Option<SystemTime>) -> SystemTime {
-    let latest = first_chunk_at.unwrap_or(job.recording_started);
-    job.recording_started.max(latest.checked_sub(job.settings.segment_duration).unwrap_or(latest))
+fn capture_start(job: &PackagerJob, recording_started: SystemTime, first_chunk_at: Option<SystemTime>) -> SystemTime {
+    let latest = first_chunk_at.unwrap_or(recording_started);
+    recording_started.max(latest.checked_sub(job.settings.segment_duration).unwrap_or(latest))
 }
 
 fn unix_micros(time: SystemTime) -> i64 {
     time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64)
 }
 
-fn copy_packets(
-    job: &PackagerJob,
-    input: &mut ChunkInput,
-    output: &mut Output,
-    tracks: &mut TrackMap,
-    segment_type: SegmentType,
-) -> Copied {
-    let output_time_bases: Vec<Rational> = output.streams().map(|s| s.time_base()).collect();
-    let capture_zero = unix_micros(capture_start(job, input.source().first_chunk_at()));
-    let mut tagged = vec![false; output_time_bases.len()];
-    let mut webm_audio_tail = WebmAudioTail::new(output, segment_type);
-    let mut start = PresentationStart::default();
-    let mut copied = Copied { packets: 0, end_seconds: 0.0, error: None };
-    loop {
-        let mut packet = Packet::empty();
-        match packet.read(input) {
-            Ok(()) => {}
-            Err(ffmpeg::Error::Eof) => break,
-            Err(e) => {
+/// Per output track state that lives across connections.
+struct OutputTrack {
+    /// What a reconnected recording must bring again: `video`/`audio` and the codec.
+    kind: (&'static str, String),
+    time_base: Rational,
+    clock: TrackClock,
+    /// The first packet carries the capture time (once per presentation).
+    tagged: bool,
+    /// WebM audio only: the last packet written, see [`Copier::push_out_held_back`].
+    held_back: Option<Packet>,
+    is_webm_audio: bool,
+}
+
+/// Copies packets from one input after another into the muxer, on one timeline.
+struct Copier<'j> {
+    job: &'j PackagerJob,
+    tracks: Vec<OutputTrack>,
+    /// The current input's routes to output tracks.
+    routes: Routes,
+    /// The current input's first timestamp, which lands at `base_micros` on the presentation timeline.
+    input_start: PresentationStart,
+    base_micros: i64,
+    /// Wall-clock capture time of presentation time 0, in Unix microseconds.
+    capture_zero: i64,
+    packets: u64,
+    end_seconds: f64,
+}
+
+impl<'j> Copier<'j> {
+    fn new(job: &'j PackagerJob, output: &Output, segment_type: SegmentType, routes: Routes, capture_zero: SystemTime) -> Copier<'j> {
+        let tracks = output
+            .streams()
+            .map(|s| OutputTrack {
+                kind: (
+                    if s.parameters().medium() == media::Type::Video { "video" } else { "audio" },
+                    codec_name(s.parameters().id()),
+                ),
+                time_base: s.time_base(),
+                clock: TrackClock::default(),
+                tagged: false,
+                held_back: None,
+                is_webm_audio: segment_type == SegmentType::Webm && s.parameters().medium() == media::Type::Audio,
+            })
+            .collect();
+        Copier {
+            job,
+            tracks,
+            routes,
+            input_start: PresentationStart::default(),
+            base_micros: 0,
+            capture_zero: unix_micros(capture_zero),
+            packets: 0,
+            end_seconds: 0.0,
+        }
+    }
+
+    /// Copies until the input ends (`Ok`) or can't be read or written (`Err`).
+    fn copy(&mut self, input: &mut ChunkInput, output: &mut Output) -> Result<(), MediaError> {
+        loop {
+            let mut packet = Packet::empty();
+            match packet.read(input) {
+                Ok(()) => input.source().mark_progress(),
+                Err(ffmpeg::Error::Eof) => return Ok(()),
                 // An unreadable tail after the publisher left is a cut-off last block, not bad data.
-                if !input.source().ended() {
-                    copied.error = Some(MediaError::CorruptAfter {
-                        stream: job.stream.clone(),
+                Err(_) if input.source().end().is_some() => return Ok(()),
+                Err(e) => {
+                    let reason = match input.source().refusal() {
+                        Some(refusal) => refusal.to_string(),
+                        None => e.to_string(),
+                    };
+                    return Err(MediaError::CorruptAfter {
+                        stream: self.job.stream.clone(),
                         bytes: input.source().bytes_read(),
-                        reason: e.to_string(),
+                        reason,
                     });
                 }
-                break;
             }
+            let Some(route) = self.routes.get(packet.stream()).copied().flatten() else { continue };
+            if packet.size() == 0 {
+                continue;
+            }
+            self.write(packet, route, output)?;
         }
-        let Some(track) = tracks.get_mut(packet.stream()).and_then(Option::as_mut) else { continue };
-        if packet.size() == 0 {
-            continue;
-        }
-        let time_base = track.input_time_base;
+    }
+
+    fn write(&mut self, mut packet: Packet, route: Route, output: &mut Output) -> Result<(), MediaError> {
+        let time_base = route.input_time_base;
         let first_seen = packet.dts().or(packet.pts()).map(|ts| rescale(ts, time_base, MICROS.into()));
-        let start_micros = start.observe(first_seen);
-        let offset = rescale(start_micros, MICROS.into(), time_base);
+        let input_start_micros = self.input_start.observe(first_seen);
+        let offset = rescale(input_start_micros - self.base_micros, MICROS.into(), time_base);
+        let track = &mut self.tracks[route.output_index];
         let repaired = track.clock.repair(Stamps { pts: packet.pts(), dts: packet.dts() }, offset, packet.duration());
         packet.set_pts(Some(repaired.pts));
         packet.set_dts(Some(repaired.dts));
         let end = (repaired.pts + packet.duration().max(0)) as f64 * f64::from(time_base);
-        copied.end_seconds = copied.end_seconds.max(end);
-
-        let output_index = track.output_index;
-        if !tagged[output_index] {
-            tagged[output_index] = true;
-            let captured = capture_zero + rescale(repaired.pts, time_base, MICROS.into());
-            if let Err(e) = ffi::set_capture_time(&mut packet, captured) {
-                copied.error = Some(output_error(job, e));
-                return copied;
-            }
+        self.end_seconds = self.end_seconds.max(end);
+        if !track.tagged {
+            track.tagged = true;
+            let captured = self.capture_zero + rescale(repaired.pts, time_base, MICROS.into());
+            ffi::set_capture_time(&mut packet, captured).map_err(|e| output_error(self.job, e))?;
         }
-        packet.rescale_ts(time_base, output_time_bases[output_index]);
-        packet.set_stream(output_index);
+        packet.rescale_ts(time_base, track.time_base);
+        packet.set_stream(route.output_index);
         packet.set_position(-1);
-        if let Err(e) = packet.write(output) {
-            copied.error = Some(output_error(job, e));
-            return copied;
+        packet.write(output).map_err(|e| output_error(self.job, e))?;
+        self.packets += 1;
+        if track.is_webm_audio {
+            track.held_back = Some(packet);
         }
-        copied.packets += 1;
-        webm_audio_tail.remember(output_index, packet);
-    }
-    if let Err(e) = webm_audio_tail.push_out(output) {
-        copied.error.get_or_insert(output_error(job, e));
-    }
-    copied
-}
-
-/// Works around a packet loss in FFmpeg 5.1's dash muxer with WebM segments: the WebM muxer holds back
-/// each audio packet until the next one arrives (to keep it in the video keyframe's cluster), but at the
-/// end the dash muxer closes the last segment file before that held-back packet is written, so the last
-/// audio packet of every track would be lost. Sending a copy of it after the input ends pushes the real
-/// one into the last segment; the copy is the one held back and dropped.
-struct WebmAudioTail {
-    /// The last packet written, per output stream, for WebM audio tracks only.
-    last: Vec<Option<Packet>>,
-    /// Which output streams need it.
-    applies: Vec<bool>,
-}
-
-impl WebmAudioTail {
-    fn new(output: &Output, segment_type: SegmentType) -> WebmAudioTail {
-        let applies: Vec<bool> = output
-            .streams()
-            .map(|s| segment_type == SegmentType::Webm && s.parameters().medium() == media::Type::Audio)
-            .collect();
-        WebmAudioTail { last: applies.iter().map(|_| None).collect(), applies }
+        Ok(())
     }
 
-    fn remember(&mut self, output_index: usize, packet: Packet) {
-        if self.applies[output_index] {
-            self.last[output_index] = Some(packet);
+    /// Takes `input` (a reconnected publisher's new recording) as the continuation. Its first frame is
+    /// placed where the wall clock says it belongs, so players that compute segment availability from
+    /// the clock keep their place; the outage is a gap. Returns the gap in seconds.
+    fn resume(&mut self, input: &ChunkInput, recording_started: SystemTime) -> Result<f64, MediaError> {
+        let mut routes: Routes = vec![None; input.nb_streams() as usize];
+        let mut taken = vec![false; self.tracks.len()];
+        let outputs: Vec<(&'static str, String)> = self.output_kinds();
+        let incoming = media_tracks(input);
+        for (index, kind, id) in &incoming {
+            let wanted = (*kind, codec_name(*id));
+            let Some(output_index) = (0..outputs.len()).find(|&i| !taken[i] && outputs[i] == wanted) else { continue };
+            taken[output_index] = true;
+            let time_base = input.stream(*index).expect("index from streams()").time_base();
+            routes[*index] = Some(Route { output_index, input_time_base: time_base });
         }
+        let matched = routes.iter().flatten().count();
+        if matched != outputs.len() || matched != incoming.len() {
+            return Err(MediaError::ResumeMismatch {
+                stream: self.job.stream.clone(),
+                was: outputs.iter().map(|(kind, codec)| format!("{kind} {codec}")).collect(),
+                now: incoming.iter().map(|(_, kind, id)| format!("{kind} {}", codec_name(*id))).collect(),
+            });
+        }
+        let end_micros = (self.end_seconds * 1e6) as i64;
+        let wall_micros = unix_micros(recording_started) - self.capture_zero;
+        self.base_micros = wall_micros.max(end_micros);
+        self.routes = routes;
+        self.input_start = PresentationStart::default();
+        Ok((self.base_micros - end_micros) as f64 / 1e6)
     }
 
-    fn push_out(&mut self, output: &mut Output) -> Result<(), ffmpeg::Error> {
-        for mut copy in self.last.iter_mut().filter_map(Option::take) {
+    fn output_kinds(&self) -> Vec<(&'static str, String)> {
+        self.tracks.iter().map(|t| t.kind.clone()).collect()
+    }
+
+    /// Works around a packet loss in FFmpeg 5.1's dash muxer with WebM segments: the WebM muxer holds
+    /// back each audio packet until the next one arrives (to keep it in the video keyframe's cluster),
+    /// but at the end the dash muxer closes the last segment file before that held-back packet is
+    /// written, so the last audio packet of every track would be lost. Sending a copy of it pushes the
+    /// real one into the last segment; the copy is the one held back and dropped.
+    fn push_out_held_back(&mut self, output: &mut Output) -> Result<(), MediaError> {
+        for track in &mut self.tracks {
+            let Some(mut copy) = track.held_back.take() else { continue };
             let step = copy.duration().max(1);
             copy.set_pts(copy.pts().map(|pts| pts + step));
             copy.set_dts(copy.dts().map(|dts| dts + step));
-            copy.write(output)?;
+            copy.write(output).map_err(|e| output_error(self.job, e))?;
         }
         Ok(())
     }

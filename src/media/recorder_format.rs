@@ -23,6 +23,29 @@ impl Container {
     }
 }
 
+/// Box types an MP4 stream can start with.
+const MP4_FIRST_BOXES: [&[u8; 4]; 10] = [b"ftyp", b"styp", b"moov", b"moof", b"free", b"skip", b"wide", b"mdat", b"sidx", b"uuid"];
+
+/// Bytes [`Container::recognises`] needs to decide.
+pub const HEAD_BYTES: usize = 8;
+
+impl Container {
+    /// Whether a stream starting with `head` (at least [`HEAD_BYTES`], unless the stream is shorter)
+    /// can be this container: Matroska's EBML magic, or a plausible first MP4 box. Demuxers skip or
+    /// resynchronise over junk and would only fail much later.
+    pub fn recognises(self, head: &[u8]) -> bool {
+        match self {
+            Container::Matroska => head.starts_with(&[0x1A, 0x45, 0xDF, 0xA3]),
+            Container::Mp4 => {
+                head.len() >= 8 && {
+                    let size = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+                    (size == 1 || size >= 8) && MP4_FIRST_BOXES.iter().any(|b| &head[4..8] == *b)
+                }
+            }
+        }
+    }
+}
+
 impl fmt::Display for Container {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -144,6 +167,19 @@ mod tests {
         assert_eq!(parsed.announced, vec![Codec::H264, Codec::Aac]);
         let parsed = RecorderFormat::parse("video/webm;codecs=vp09.00.10.08").unwrap();
         assert_eq!(parsed.announced, vec![Codec::Vp9]);
+    }
+
+    #[test]
+    fn containers_are_recognised_by_their_first_bytes() {
+        let webm = [0x1A, 0x45, 0xDF, 0xA3, 0x9F, 0x42, 0x86, 0x81];
+        let mp4 = [0, 0, 0, 0x18, b'f', b't', b'y', b'p'];
+        assert!(Container::Matroska.recognises(&webm));
+        assert!(!Container::Matroska.recognises(&mp4));
+        assert!(Container::Mp4.recognises(&mp4));
+        assert!(!Container::Mp4.recognises(&webm));
+        assert!(!Container::Mp4.recognises(&[0, 0, 0, 4, b'f', b't', b'y', b'p']), "a box can't be 4 bytes");
+        assert!(!Container::Mp4.recognises(b"GET / HT"));
+        assert!(!Container::Matroska.recognises(b""));
     }
 
     #[test]

@@ -80,6 +80,8 @@ mod tests {
             tracks: vec![],
             segment_type: None,
             low_latency: false,
+            publisher_connected: true,
+            bytes_received: 0,
             tag: String::new(),
         }
     }

@@ -1,21 +1,25 @@
 //! The registry: every stream this server has seen since it started, its state
 //! (starting → live → ended, or failed), and who is publishing it.
 //!
-//! One publisher per stream at a time: [`Registry::claim`] refuses a second one while a presentation
-//! is starting or live (its packager still running). Every change is announced on a broadcast channel
-//! carrying only the stream id; subscribers read the current [`StreamStatus`] and work out what to
-//! tell their client ([`super::events::EventCursor`]), so a missed announcement is never a lost event.
+//! One publisher per stream at a time: [`Registry::claim`] refuses a second one while a publisher is
+//! connected; while a presentation's publisher is gone but its packager waits for a reconnect, a claim
+//! resumes that presentation instead of starting a new one. Every change is announced on a broadcast
+//! channel carrying only the stream id; subscribers read the current [`StreamStatus`] and work out
+//! what to tell their client ([`super::events::EventCursor`]), so a missed announcement is never a lost
+//! event. [`Registry::begin_shutdown`] refuses new publishers and has every presentation finalised.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
+use crossbeam_channel::Sender;
 use serde::Serialize;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 use crate::error_code::ErrorCode;
-use crate::media::{PackagerEvent, SegmentType, TrackInfo};
+use crate::media::{Connection, PackagerEvent, SegmentType, TrackInfo};
 use crate::stream_id::StreamId;
 
 use super::watcher::StreamWatcher;
@@ -63,6 +67,10 @@ pub struct StreamStatus {
     pub tracks: Vec<TrackInfo>,
     pub segment_type: Option<SegmentType>,
     pub low_latency: bool,
+    /// A publisher is sending right now (false while waiting for a vanished one to come back).
+    pub publisher_connected: bool,
+    /// Recorder bytes received for this presentation, over all its connections.
+    pub bytes_received: u64,
     /// The tag in this presentation's segment names.
     #[serde(skip)]
     pub tag: String,
@@ -79,36 +87,73 @@ pub struct Presentation {
     pub id: u64,
     pub dir: PathBuf,
     pub tag: String,
+    /// Recorder bytes received so far, over all connections (for the per-stream limit).
+    pub bytes_received: Arc<AtomicU64>,
 }
 
-/// Why a publisher could not have the stream.
+/// What a publisher's claim on a stream got.
+#[derive(Debug)]
+pub enum Claim {
+    /// A new presentation: start its packager.
+    New(Presentation),
+    /// The stream's publisher had vanished and its packager is waiting: continue that presentation by
+    /// sending a [`Connection`] here. `mime_type` is what the presentation was started with.
+    Resume { presentation: Presentation, connections: Sender<Connection>, mime_type: String },
+}
+
+/// Why a publisher could not have the stream. Each variant has its contract code.
 #[derive(Debug, thiserror::Error)]
 pub enum ClaimError {
     #[error("stream {0} is already being published; stop the other publisher or pick another stream id")]
     Busy(StreamId),
+    #[error("this server is at its limit of {limit} live streams; try again later")]
+    TooMany { limit: usize },
+    #[error("the server is shutting down; try again in a moment")]
+    ShuttingDown,
+}
+
+impl ClaimError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ClaimError::Busy(_) => ErrorCode::StreamBusy,
+            ClaimError::TooMany { .. } => ErrorCode::TooLarge,
+            ClaimError::ShuttingDown => ErrorCode::Internal,
+        }
+    }
 }
 
 struct Entry {
     status: StreamStatus,
     /// Watches the stream folder while its packager runs.
     watcher: Option<StreamWatcher>,
+    /// Hands a (re)connecting publisher's input to the running packager; dropped to make it finish.
+    connections: Option<Sender<Connection>>,
+    bytes_received: Arc<AtomicU64>,
 }
 
 /// All streams, shared by the ingest sessions, packager threads, watchers and HTTP handlers.
 pub struct Registry {
     media_dir: PathBuf,
+    /// Most presentations starting or live at once (`--max-streams`).
+    max_streams: usize,
     streams: Mutex<HashMap<StreamId, Entry>>,
     changes: broadcast::Sender<StreamId>,
     next_presentation: Mutex<u64>,
+    shutting_down: AtomicBool,
+    /// Tells publisher sessions to end their input when the server stops.
+    shutdown: watch::Sender<bool>,
 }
 
 impl Registry {
-    pub fn new(media_dir: PathBuf) -> Arc<Registry> {
+    pub fn new(media_dir: PathBuf, max_streams: usize) -> Arc<Registry> {
         Arc::new(Registry {
             media_dir,
+            max_streams,
             streams: Mutex::new(HashMap::new()),
             changes: broadcast::channel(CHANGE_BACKLOG).0,
             next_presentation: Mutex::new(1),
+            shutting_down: AtomicBool::new(false),
+            shutdown: watch::channel(false).0,
         })
     }
 
@@ -122,11 +167,40 @@ impl Registry {
         self.streams.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Takes `stream` for a new presentation, unless another publisher holds it.
-    pub fn claim(&self, stream: &StreamId, mime_type: &str, tag: String) -> Result<Presentation, ClaimError> {
+    /// Takes `stream` for a publisher: resumes its presentation if its publisher vanished and the
+    /// packager still waits, else starts a new one, unless another publisher holds it or a limit says no.
+    pub fn claim(&self, stream: &StreamId, mime_type: &str, tag: String) -> Result<Claim, ClaimError> {
+        if self.shutting_down.load(Ordering::SeqCst) {
+            return Err(ClaimError::ShuttingDown);
+        }
         let mut streams = self.lock();
-        if streams.get(stream).is_some_and(|e| e.status.state.is_active()) {
-            return Err(ClaimError::Busy(stream.clone()));
+        if let Some(entry) = streams.get_mut(stream)
+            && entry.status.state.is_active()
+        {
+            return match (&entry.connections, entry.status.publisher_connected) {
+                (Some(connections), false) => {
+                    entry.status.publisher_connected = true;
+                    let resumed = Claim::Resume {
+                        presentation: Presentation {
+                            stream: stream.clone(),
+                            id: entry.status.presentation,
+                            dir: self.stream_dir(stream),
+                            tag: entry.status.tag.clone(),
+                            bytes_received: Arc::clone(&entry.bytes_received),
+                        },
+                        connections: connections.clone(),
+                        mime_type: entry.status.mime_type.clone(),
+                    };
+                    drop(streams);
+                    self.announce(stream);
+                    Ok(resumed)
+                }
+                _ => Err(ClaimError::Busy(stream.clone())),
+            };
+        }
+        let active = streams.values().filter(|e| e.status.state.is_active()).count();
+        if active >= self.max_streams {
+            return Err(ClaimError::TooMany { limit: self.max_streams });
         }
         let id = {
             let mut next = self.next_presentation.lock().unwrap_or_else(|p| p.into_inner());
@@ -143,32 +217,65 @@ impl Registry {
             tracks: Vec::new(),
             segment_type: None,
             low_latency: false,
+            publisher_connected: true,
+            bytes_received: 0,
             tag: tag.clone(),
         };
-        streams.insert(stream.clone(), Entry { status, watcher: None });
+        let bytes_received = Arc::new(AtomicU64::new(0));
+        let entry = Entry { status, watcher: None, connections: None, bytes_received: Arc::clone(&bytes_received) };
+        streams.insert(stream.clone(), entry);
         drop(streams);
         self.announce(stream);
-        Ok(Presentation { stream: stream.clone(), id, dir: self.stream_dir(stream), tag })
+        Ok(Claim::New(Presentation { stream: stream.clone(), id, dir: self.stream_dir(stream), tag, bytes_received }))
     }
 
-    /// Keeps the folder watcher alive for as long as the presentation is active.
-    pub fn attach_watcher(&self, presentation: &Presentation, watcher: StreamWatcher) {
+    /// Keeps the folder watcher and the packager's connection channel for as long as the presentation
+    /// is active.
+    pub fn attach_packager(&self, presentation: &Presentation, watcher: StreamWatcher, connections: Sender<Connection>) {
         let mut streams = self.lock();
         if let Some(entry) = current(&mut streams, presentation)
             && entry.status.state.is_active()
         {
             entry.watcher = Some(watcher);
+            if !self.shutting_down.load(Ordering::SeqCst) {
+                entry.connections = Some(connections);
+            }
         }
+    }
+
+    /// The publisher's connection ended without `stop`: a claim may now resume the presentation.
+    pub fn publisher_left(&self, presentation: &Presentation) {
+        let mut streams = self.lock();
+        let Some(entry) = current(&mut streams, presentation) else { return };
+        entry.status.publisher_connected = false;
+        drop(streams);
+        self.announce(&presentation.stream);
+    }
+
+    /// Refuses new publishers from now on, tells every publisher session to end its input, and has
+    /// packagers waiting for a reconnect finalise at once.
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+        let _ = self.shutdown.send(true);
+        let mut streams = self.lock();
+        for entry in streams.values_mut() {
+            entry.connections = None;
+        }
+    }
+
+    /// Changes to `true` when the server begins shutting down.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
     }
 
     /// The current status of `stream`, if it was ever published.
     pub fn status(&self, stream: &StreamId) -> Option<StreamStatus> {
-        self.lock().get(stream).map(|e| e.status.clone())
+        self.lock().get(stream).map(Entry::snapshot)
     }
 
     /// Every stream with its status, sorted by id.
     pub fn list(&self) -> Vec<(StreamId, StreamStatus)> {
-        let mut all: Vec<_> = self.lock().iter().map(|(id, e)| (id.clone(), e.status.clone())).collect();
+        let mut all: Vec<_> = self.lock().iter().map(|(id, e)| (id.clone(), e.snapshot())).collect();
         all.sort_by(|a, b| a.0.cmp(&b.0));
         all
     }
@@ -229,6 +336,10 @@ impl Registry {
                 entry.status.low_latency = info.low_latency;
                 None
             }
+            PackagerEvent::Resumed { gap_seconds } => {
+                log::info!("stream {stream}: publisher back; continuing after a {gap_seconds:.1} s gap");
+                None
+            }
             PackagerEvent::Finished(summary) => {
                 log::info!(
                     "stream {stream}: ended, {:.1} s, {} packets from {} bytes",
@@ -237,6 +348,7 @@ impl Registry {
                     summary.bytes_in
                 );
                 entry.status.state = StreamState::Ended { duration_seconds: summary.duration_seconds };
+                entry.connections = None;
                 entry.watcher.take()
             }
             PackagerEvent::Failed { error, salvaged } => {
@@ -245,6 +357,7 @@ impl Registry {
                     None => log::warn!("{error}"),
                 }
                 entry.status.state = StreamState::Failed { code: error.code(), message: error.to_string() };
+                entry.connections = None;
                 entry.watcher.take()
             }
         };
@@ -260,6 +373,7 @@ impl Registry {
         let Some(entry) = current(&mut streams, presentation) else { return };
         log::warn!("{message}");
         entry.status.state = StreamState::Failed { code, message };
+        entry.connections = None;
         let retired_watcher = entry.watcher.take();
         drop(streams);
         drop(retired_watcher);
@@ -269,6 +383,12 @@ impl Registry {
     fn announce(&self, stream: &StreamId) {
         // No subscribers is fine: nobody is waiting.
         let _ = self.changes.send(stream.clone());
+    }
+}
+
+impl Entry {
+    fn snapshot(&self) -> StreamStatus {
+        StreamStatus { bytes_received: self.bytes_received.load(Ordering::Relaxed), ..self.status.clone() }
     }
 }
 
@@ -286,26 +406,73 @@ mod tests {
         StreamId::parse(s).unwrap()
     }
 
+    fn new(registry: &Registry, stream: &str) -> Presentation {
+        match registry.claim(&id(stream), "video/webm", "t".into()) {
+            Ok(Claim::New(p)) => p,
+            other => panic!("expected a new presentation, got {other:?}"),
+        }
+    }
+
+    fn attach(registry: &Registry, presentation: &Presentation) -> crossbeam_channel::Receiver<Connection> {
+        let dir = tempfile::tempdir().unwrap();
+        let watcher = StreamWatcher::start(dir.path(), || {}).unwrap();
+        let (tx, rx) = crossbeam_channel::unbounded();
+        registry.attach_packager(presentation, watcher, tx);
+        rx
+    }
+
     #[test]
     fn one_publisher_per_stream_until_its_presentation_ends() {
-        let registry = Registry::new(PathBuf::from("/tmp/x"));
-        let first = registry.claim(&id("a"), "video/webm", "t1".into()).unwrap();
+        let registry = Registry::new(PathBuf::from("/tmp/x"), 10);
+        let first = new(&registry, "a");
         assert!(matches!(registry.claim(&id("a"), "video/webm", "t2".into()), Err(ClaimError::Busy(_))));
-        assert!(registry.claim(&id("b"), "video/webm", "t3".into()).is_ok(), "other streams are independent");
+        new(&registry, "b");
         registry.on_packager_event(
             &first,
             PackagerEvent::Finished(Summary { duration_seconds: 1.0, packets: 10, bytes_in: 100 }),
         );
-        let second = registry.claim(&id("a"), "video/webm", "t4".into()).unwrap();
+        let second = new(&registry, "a");
         assert!(second.id > first.id);
         assert_eq!(registry.status(&id("a")).unwrap().state, StreamState::Starting);
     }
 
     #[test]
+    fn a_vanished_publishers_presentation_is_resumed_not_restarted() {
+        let registry = Registry::new(PathBuf::from("/tmp/x"), 10);
+        let first = new(&registry, "r");
+        let _connections = attach(&registry, &first);
+        registry.publisher_left(&first);
+        assert!(!registry.status(&id("r")).unwrap().publisher_connected);
+        match registry.claim(&id("r"), "video/mp4", "t9".into()) {
+            Ok(Claim::Resume { presentation, mime_type, .. }) => {
+                assert_eq!(presentation.id, first.id);
+                assert_eq!(presentation.tag, "t", "same segment names");
+                assert_eq!(mime_type, "video/webm");
+            }
+            other => panic!("expected a resume, got {other:?}"),
+        }
+        assert!(matches!(registry.claim(&id("r"), "video/webm", "t".into()), Err(ClaimError::Busy(_))), "now connected");
+    }
+
+    #[test]
+    fn limits_and_shutdown_refuse_publishers() {
+        let registry = Registry::new(PathBuf::from("/tmp/x"), 1);
+        let first = new(&registry, "one");
+        let connections = attach(&registry, &first);
+        let refused = registry.claim(&id("two"), "video/webm", "t".into()).unwrap_err();
+        assert_eq!(refused.code(), ErrorCode::TooLarge);
+        let mut signal = registry.shutdown_signal();
+        registry.begin_shutdown();
+        assert!(*signal.borrow_and_update());
+        assert!(connections.recv().is_err(), "waiting packagers are let go");
+        assert!(matches!(registry.claim(&id("one"), "video/webm", "t".into()), Err(ClaimError::ShuttingDown)));
+    }
+
+    #[test]
     fn states_follow_readiness_and_the_packager() {
-        let registry = Registry::new(PathBuf::from("/tmp/x"));
+        let registry = Registry::new(PathBuf::from("/tmp/x"), 10);
         let mut changes = registry.subscribe();
-        let p = registry.claim(&id("s"), "video/webm", "t".into()).unwrap();
+        let p = new(&registry, "s");
         registry.mark_ready(&p);
         assert_eq!(registry.status(&id("s")).unwrap().state, StreamState::Live);
         registry.on_packager_event(
@@ -324,10 +491,10 @@ mod tests {
 
     #[test]
     fn events_for_an_old_presentation_are_ignored() {
-        let registry = Registry::new(PathBuf::from("/tmp/x"));
-        let old = registry.claim(&id("s"), "video/webm", "t".into()).unwrap();
+        let registry = Registry::new(PathBuf::from("/tmp/x"), 10);
+        let old = new(&registry, "s");
         registry.fail(&old, ErrorCode::Internal, "gone".into());
-        let new = registry.claim(&id("s"), "video/webm", "t2".into()).unwrap();
+        let new = new(&registry, "s");
         registry.mark_ready(&old);
         let status = registry.status(&id("s")).unwrap();
         assert_eq!(status.presentation, new.id);

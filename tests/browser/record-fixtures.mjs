@@ -25,6 +25,8 @@ const SHAPES = [
   ['vp8.webm', 'video/webm;codecs=vp8', { video: true, audio: false }],
   ['opus.webm', 'audio/webm;codecs=opus', { video: false, audio: true }],
   ['opus.mp4', 'audio/mp4;codecs=opus', { video: false, audio: true }],
+  // A codec livedash refuses (uncompressed audio) inside a container it accepts.
+  ['pcm.webm', 'audio/webm;codecs=pcm', { video: false, audio: true }, { seconds: 1 }],
 ];
 
 const server = createServer((req, res) => {

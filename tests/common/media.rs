@@ -68,3 +68,54 @@ pub fn count_presentation_packets(dir: &Path, representations: usize, scratch: &
     }
     total
 }
+
+/// `fixture` repeated `loops` times as one continuous Matroska stream (timestamps carried on), written
+/// into `dir`: real recorder frames, as long as a test needs.
+pub fn looped(fixture_name: &str, loops: u32, dir: &Path) -> PathBuf {
+    ffmpeg::init().unwrap();
+    let source = fixture(fixture_name);
+    let out_path = dir.join(format!("looped-{loops}-{fixture_name}.mkv"));
+    let mut output = ffmpeg::format::output_as(&out_path, "matroska").unwrap();
+    let (time_bases, duration_micros) = {
+        let input = ffmpeg::format::input(&source).unwrap();
+        for stream in input.streams() {
+            let mut out = output.add_stream(ffmpeg::encoder::find(ffmpeg::codec::Id::None)).unwrap();
+            out.set_parameters(stream.parameters());
+        }
+        let time_bases: Vec<ffmpeg::Rational> = input.streams().map(|s| s.time_base()).collect();
+        (time_bases, media_duration_micros(&source))
+    };
+    output.write_header().unwrap();
+    let out_time_bases: Vec<ffmpeg::Rational> = output.streams().map(|s| s.time_base()).collect();
+    let micros = ffmpeg::Rational::new(1, 1_000_000);
+    for round in 0..loops as i64 {
+        // A frame's worth of space between rounds keeps timestamps increasing.
+        let offset = round * (duration_micros + 40_000);
+        let mut input = ffmpeg::format::input(&source).unwrap();
+        for (stream, mut packet) in input.packets() {
+            let i = stream.index();
+            let shift = |ts: Option<i64>| ts.map(|t| t + ffmpeg::Rescale::rescale(&offset, micros, time_bases[i]));
+            packet.set_pts(shift(packet.pts()));
+            packet.set_dts(shift(packet.dts()));
+            packet.rescale_ts(time_bases[i], out_time_bases[i]);
+            packet.set_position(-1);
+            packet.write_interleaved(&mut output).unwrap();
+        }
+    }
+    output.write_trailer().unwrap();
+    out_path
+}
+
+/// The end of the last packet of a media file, in microseconds.
+pub fn media_duration_micros(path: &Path) -> i64 {
+    ffmpeg::init().unwrap();
+    let mut input = ffmpeg::format::input(path).unwrap();
+    let time_bases: Vec<ffmpeg::Rational> = input.streams().map(|s| s.time_base()).collect();
+    let mut end = 0;
+    for (stream, packet) in input.packets() {
+        let tb = time_bases[stream.index()];
+        let ts = packet.pts().or(packet.dts()).unwrap_or(0) + packet.duration();
+        end = end.max(ffmpeg::Rescale::rescale(&ts, tb, ffmpeg::Rational::new(1, 1_000_000)));
+    }
+    end
+}

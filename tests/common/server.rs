@@ -2,7 +2,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
@@ -11,7 +11,8 @@ use std::time::Duration;
 pub struct Server {
     child: Child,
     pub addr: SocketAddr,
-    media: tempfile::TempDir,
+    /// Private to this server: `media/` (the media folder) and room beside it for test files.
+    root: tempfile::TempDir,
     log: Arc<Mutex<String>>,
 }
 
@@ -22,11 +23,13 @@ impl Server {
     }
 
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Server {
-        let media = tempfile::tempdir().unwrap();
+        let root = tempfile::tempdir().unwrap();
+        let media = root.path().join("media");
+        std::fs::create_dir(&media).unwrap();
         let mut command = Command::new(env!("CARGO_BIN_EXE_livedash"));
         command
             .args(["--bind", "127.0.0.1:0", "--media-dir"])
-            .arg(media.path())
+            .arg(&media)
             .args(args)
             .env("RUST_LOG", "info")
             .envs(env.iter().copied())
@@ -54,7 +57,7 @@ impl Server {
                 panic!("livedash did not start; its log:\n{}", log.lock().unwrap());
             }
         };
-        Server { child, addr, media, log }
+        Server { child, addr, root, log }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -83,12 +86,34 @@ impl Server {
         body
     }
 
-    pub fn media_dir(&self) -> &Path {
-        self.media.path()
+    pub fn media_dir(&self) -> PathBuf {
+        self.root.path().join("media")
+    }
+
+    /// A folder beside the media folder, outside what the server may serve.
+    pub fn outside_dir(&self) -> PathBuf {
+        self.root.path().to_path_buf()
     }
 
     pub fn stream_dir(&self, stream: &str) -> PathBuf {
-        self.media.path().join(stream)
+        self.media_dir().join(stream)
+    }
+
+    /// Sends `GET <raw_path>` exactly as given (no URL normalisation); returns the status and body.
+    pub fn raw_get(&self, raw_path: &str) -> (u16, Vec<u8>) {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(self.addr).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        write!(stream, "GET {raw_path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", self.addr).unwrap();
+        let mut response = Vec::new();
+        let _ = stream.read_to_end(&mut response);
+        let text = String::from_utf8_lossy(&response);
+        let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let body = match response.windows(4).position(|w| w == b"\r\n\r\n") {
+            Some(at) => response[at + 4..].to_vec(),
+            None => Vec::new(),
+        };
+        (status, body)
     }
 
     /// Everything the server logged so far.
@@ -99,7 +124,8 @@ impl Server {
     /// Sends a signal and waits (bounded) for the exit status.
     pub fn signal_and_wait(&mut self, signal: &str, timeout: Duration) -> Option<std::process::ExitStatus> {
         let pid = self.child.id().to_string();
-        Command::new("kill").args([&format!("-{signal}"), &pid]).status().unwrap();
+        let name = signal.trim_start_matches("SIG");
+        Command::new("kill").args([&format!("-{name}"), &pid]).status().unwrap();
         let deadline = std::time::Instant::now() + timeout;
         while std::time::Instant::now() < deadline {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -127,5 +153,17 @@ impl Server {
     pub fn registry_is_empty(&self) -> bool {
         let listing: serde_json::Value = self.get("/api/streams").into_json().unwrap();
         listing.as_array().unwrap().is_empty()
+    }
+}
+
+impl Server {
+    /// The server process's resident memory, from /proc.
+    pub fn rss_bytes(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map_or(0, |kb| kb * 1024)
     }
 }

@@ -123,3 +123,16 @@ impl Client {
         self.close_code.unwrap_or_else(|| panic!("no close frame; received {:?}", self.received))
     }
 }
+
+impl Client {
+    /// Aborts the connection with a TCP reset (SO_LINGER 0), as a crashed tab or dropped network would.
+    pub fn reset(self) {
+        let stream = match self.socket.get_ref() {
+            MaybeTlsStream::Plain(stream) => stream.try_clone().unwrap(),
+            _ => unreachable!("tests use plain TCP"),
+        };
+        socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO)).unwrap();
+        drop(self);
+        drop(stream);
+    }
+}

@@ -1,0 +1,87 @@
+//! A publisher that vanishes (TCP reset, closed tab, lost network) leaves a finalised recording: once
+//! the reconnect grace period is over the trailer is written, the manifest is static, and every
+//! complete frame that arrived is in the segments.
+
+mod common;
+
+use std::time::Duration;
+
+use common::media::{count_packets, count_presentation_packets, fixture};
+use common::server::Server;
+use common::ws::Client;
+use common::WAIT;
+
+/// Sends the first `fraction` of the 10 s fixture, returns the bytes sent.
+fn publish_part(server: &Server, stream: &str, fraction: f64) -> (Client, Vec<u8>) {
+    let data = std::fs::read(fixture("h264-opus-10s.mkv")).unwrap();
+    let sent = data[..(data.len() as f64 * fraction) as usize].to_vec();
+    let mut publisher = Client::publish(server, stream);
+    publisher.start("video/x-matroska;codecs=avc1,opus");
+    publisher.expect("accepted", WAIT);
+    for chunk in sent.chunks(4000) {
+        assert!(publisher.send_bytes(chunk));
+    }
+    (publisher, sent)
+}
+
+/// Waits (bounded) until the server has read `bytes` bytes of the stream off the socket: bytes still in
+/// the kernel's buffer when a reset arrives are discarded by the kernel, never received.
+fn wait_until_received(server: &Server, stream: &str, bytes: usize) {
+    for _ in 0..200 {
+        let listing: serde_json::Value = server.get("/api/streams").into_json().unwrap();
+        let entry = listing.as_array().unwrap().iter().find(|s| s["stream"] == stream).cloned();
+        if entry.is_some_and(|e| e["bytesReceived"] == bytes as u64) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the server did not read all {bytes} bytes");
+}
+
+/// Every packet that was completely received is in the finished presentation.
+fn assert_everything_received_is_kept(server: &Server, stream: &str, sent: &[u8]) {
+    let scratch = tempfile::tempdir().unwrap();
+    let prefix = scratch.path().join("sent.mkv");
+    std::fs::write(&prefix, sent).unwrap();
+    let received = count_packets(&prefix);
+    let kept = count_presentation_packets(&server.stream_dir(stream), 2, scratch.path());
+    assert_eq!(kept, received, "packets kept vs. packets completely received");
+}
+
+#[test]
+fn a_tcp_reset_finalises_the_stream_after_the_grace_period() {
+    let server = Server::start(&["--reconnect-grace", "1"]);
+    let mut viewer = Client::watch(&server, "reset");
+    let (publisher, sent) = publish_part(&server, "reset", 0.6);
+    viewer.expect("manifest_ready", WAIT);
+    wait_until_received(&server, "reset", sent.len());
+    publisher.reset();
+    let ended = viewer.expect("ended", WAIT);
+    assert!(ended["durationSeconds"].as_f64().unwrap() > 4.0, "{ended}");
+    let manifest = server.get("/dash/reset/manifest.mpd").into_string().unwrap();
+    assert!(manifest.contains("type=\"static\""), "{manifest}");
+    assert_everything_received_is_kept(&server, "reset", &sent);
+}
+
+#[test]
+fn a_socket_closed_mid_block_keeps_every_complete_frame() {
+    let server = Server::start(&["--reconnect-grace", "0"]);
+    let mut viewer = Client::watch(&server, "cut");
+    // 0.537 of the file ends in the middle of a block.
+    let (publisher, sent) = publish_part(&server, "cut", 0.537);
+    wait_until_received(&server, "cut", sent.len());
+    drop(publisher);
+    viewer.expect("ended", WAIT);
+    assert_everything_received_is_kept(&server, "cut", &sent);
+}
+
+#[test]
+fn with_no_grace_a_vanished_publisher_is_finalised_at_once() {
+    let server = Server::start(&["--reconnect-grace", "0"]);
+    let mut viewer = Client::watch(&server, "now");
+    let (publisher, _) = publish_part(&server, "now", 0.3);
+    let started = std::time::Instant::now();
+    drop(publisher);
+    viewer.expect("ended", WAIT);
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+}

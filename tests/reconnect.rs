@@ -1,0 +1,125 @@
+//! A publisher whose connection drops and who comes back to the same stream id within the grace period
+//! continues the same presentation: same segment names, continued numbering, one `manifest_ready` and
+//! one `ended` for viewers. After the grace period a new presentation starts instead.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use common::media::{count_packets, count_presentation_packets, fixture};
+use common::server::Server;
+use common::ws::Client;
+use common::WAIT;
+
+const MIME: &str = "video/x-matroska;codecs=avc1,opus";
+
+fn tags(server: &Server, stream: &str) -> BTreeSet<String> {
+    std::fs::read_dir(server.stream_dir(stream))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("chunk-"))
+        .map(|n| n.split('-').nth(1).unwrap().to_string())
+        .collect()
+}
+
+fn types(client: &Client) -> Vec<String> {
+    client.received.iter().map(|m| m["type"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn a_publisher_back_within_the_grace_period_continues_the_presentation() {
+    let server = Server::start(&["--reconnect-grace", "5", "--segment-duration", "1"]);
+    let mut viewer = Client::watch(&server, "back");
+    let first_part = std::fs::read(fixture("h264-opus-10s.mkv")).unwrap();
+    let first_part = &first_part[..first_part.len() * 4 / 10];
+    let second = std::fs::read(fixture("h264-opus.mkv")).unwrap();
+
+    let mut publisher = Client::publish(&server, "back");
+    publisher.start(MIME);
+    publisher.expect("accepted", WAIT);
+    publisher.send_paced(first_part, 4000, Duration::from_secs(3));
+    viewer.expect("manifest_ready", WAIT);
+    let before: serde_json::Value = server.get("/api/streams").into_json().unwrap();
+    publisher.reset();
+
+    std::thread::sleep(Duration::from_millis(1500));
+    let waiting: serde_json::Value = server.get("/api/streams").into_json().unwrap();
+    assert_eq!(waiting[0]["state"], "live", "still live while the publisher may come back");
+    assert_eq!(waiting[0]["publisherConnected"], false);
+
+    let mut again = Client::publish(&server, "back");
+    again.start(MIME);
+    again.expect("accepted", WAIT);
+    again.send_paced(&second, 4000, Duration::from_secs(2));
+    again.stop();
+    let ended = again.expect("ended", WAIT);
+    viewer.expect("ended", WAIT);
+    assert_eq!(types(&viewer), ["manifest_ready", "ended"], "viewers saw one presentation");
+    let after: serde_json::Value = server.get("/api/streams").into_json().unwrap();
+    assert_eq!(after[0]["presentation"], before[0]["presentation"]);
+
+    // One set of segment names, and every frame of both recordings, with the outage as a gap.
+    assert_eq!(tags(&server, "back").len(), 1, "{:?}", tags(&server, "back"));
+    let duration = ended["durationSeconds"].as_f64().unwrap();
+    assert!((7.5..12.0).contains(&duration), "about 4 s + the outage + 4 s: {duration}");
+    let scratch = tempfile::tempdir().unwrap();
+    let first_file = scratch.path().join("first.mkv");
+    std::fs::write(&first_file, first_part).unwrap();
+    let mut expected = count_packets(&first_file);
+    for (kind, n) in count_packets(&fixture("h264-opus.mkv")) {
+        *expected.get_mut(kind).unwrap() += n;
+    }
+    let kept = count_presentation_packets(&server.stream_dir("back"), 2, scratch.path());
+    assert_eq!(kept, expected);
+}
+
+#[test]
+fn after_the_grace_period_the_next_publisher_starts_a_new_presentation() {
+    let server = Server::start(&["--reconnect-grace", "1"]);
+    let mut viewer = Client::watch(&server, "late");
+    let data = std::fs::read(fixture("h264-opus.mkv")).unwrap();
+    let mut publisher = Client::publish(&server, "late");
+    publisher.start(MIME);
+    publisher.expect("accepted", WAIT);
+    publisher.send_bytes(&data);
+    viewer.expect("manifest_ready", WAIT);
+    drop(publisher);
+    viewer.expect("ended", WAIT);
+    let old_tags = tags(&server, "late");
+
+    let mut again = Client::publish(&server, "late");
+    again.start(MIME);
+    again.expect("accepted", WAIT);
+    again.send_bytes(&data);
+    again.stop();
+    again.expect("ended", WAIT);
+    viewer.expect("ended", WAIT);
+    assert_eq!(types(&viewer), ["manifest_ready", "ended", "manifest_ready", "ended"]);
+    assert!(tags(&server, "late").is_disjoint(&old_tags), "new segment names");
+}
+
+#[test]
+fn coming_back_with_another_format_is_refused_and_the_stream_still_waits() {
+    let server = Server::start(&["--reconnect-grace", "5"]);
+    let data = std::fs::read(fixture("h264-opus.mkv")).unwrap();
+    let mut publisher = Client::publish(&server, "same");
+    publisher.start(MIME);
+    publisher.expect("accepted", WAIT);
+    publisher.send_bytes(&data[..data.len() / 2]);
+    publisher.reset();
+    std::thread::sleep(Duration::from_millis(300));
+
+    let mut other = Client::publish(&server, "same");
+    other.start("video/webm;codecs=vp8,opus");
+    let error = other.expect("error", WAIT);
+    assert_eq!(error["code"], "unsupported_media", "{error}");
+    assert!(error["message"].as_str().unwrap().contains("same format"), "{error}");
+
+    let mut right = Client::publish(&server, "same");
+    right.start(MIME);
+    right.expect("accepted", WAIT);
+    right.send_bytes(&data);
+    right.stop();
+    right.expect("ended", WAIT);
+}
