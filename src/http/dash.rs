@@ -78,8 +78,10 @@ async fn not_finished(
         },
         Found::InProgress(file) => {
             Metrics::add(&state.metrics.in_progress_segments_served, 1);
-            // A segment lasts about `segment`, but ends on a keyframe: allow for a late one.
-            let deadline = tokio::time::Instant::now() + segment * 4 + WAIT_SLACK;
+            // A segment lasts about `segment` but ends on a keyframe, and while its publisher is away
+            // (up to the reconnect grace) it stays open: ending the response sooner would hand the
+            // player a cut-off segment as if it were complete.
+            let deadline = tokio::time::Instant::now() + segment * 4 + state.config.reconnect_grace + WAIT_SLACK;
             HttpResponse::Ok()
                 .content_type(kind.content_type(audio))
                 // Not `immutable`: if this response is cut short, no cache may keep it.

@@ -79,6 +79,9 @@ pub fn muxer_options(settings: &DashSettings, segment_type: SegmentType) -> Vec<
             ("frag_duration", seconds(settings.fragment_duration)),
             ("target_latency", seconds(settings.target_latency)),
             ("write_prft", "1".to_string()),
+            // Segment numbers follow timestamps, so after a reconnect's gap they match the wall clock
+            // players compute them from (without it the numbering falls behind by the gap for good).
+            ("index_correction", "1".to_string()),
             // Without a timeline the MPD never changes while live, and libavformat would tell players
             // to re-read it only every 500 s: re-reading it every segment lets them see the end.
             ("update_period", settings.segment_duration.as_secs().max(1).to_string()),

@@ -5,6 +5,8 @@
 //! - [`dash_output`]: the `dash` muxer, allocated without opening the manifest path (ffmpeg-next's
 //!   `output_as` would create an empty manifest at once, which a watcher would take for a real one).
 //! - [`clear_codec_tag`]: stream copy between containers needs the source container's tag removed.
+//! - [`set_capture_time`]: the producer reference time the dash muxer writes into the MPD.
+//! - [`tune_allocator`]: keeps the C allocator from hoarding libavformat's per-segment buffers.
 //!
 //! Everything returned is an owned ffmpeg-next type or a struct whose `Drop` frees exactly what was
 //! allocated here, so callers stay in safe code.
@@ -251,4 +253,16 @@ pub fn set_capture_time(packet: &mut ffmpeg::Packet, unix_micros: i64) -> Result
     // alignment promise, hence the unaligned write.
     unsafe { std::ptr::write_unaligned(data as *mut ffi::AVProducerReferenceTime, reference) };
     Ok(())
+}
+
+/// Size from which the C allocator always maps memory separately (and unmaps it on free).
+const MMAP_THRESHOLD_BYTES: i32 = 128 * 1024;
+
+/// The dash muxer allocates and frees a buffer the size of a segment for every segment of every track.
+/// glibc raises its mmap threshold after the first such free, so these buffers then come from the heap
+/// arenas, which fragment and don't shrink: in a 20-stream soak RSS grew about three times faster than
+/// live memory. A fixed threshold keeps them mapped separately and returned at once.
+pub fn tune_allocator() {
+    // SAFETY: `mallopt` only sets an allocator parameter; it is called once, at startup.
+    unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) };
 }

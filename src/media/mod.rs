@@ -120,6 +120,8 @@ pub enum MediaError {
     ResumeMismatch { stream: StreamId, was: Vec<String>, now: Vec<String> },
     #[error("stream {stream}: writing the DASH presentation in {dir} failed: {reason}")]
     Output { stream: StreamId, dir: PathBuf, reason: String },
+    #[error("stream {stream}: the packager stopped unexpectedly ({reason}); the recording may be incomplete")]
+    Crashed { stream: StreamId, reason: String },
 }
 
 impl MediaError {
@@ -133,7 +135,7 @@ impl MediaError {
             | MediaError::NoTracks { .. }
             | MediaError::Vp8NeedsOpus { .. }
             | MediaError::ResumeMismatch { .. } => ErrorCode::UnsupportedMedia,
-            MediaError::Output { .. } => ErrorCode::Internal,
+            MediaError::Output { .. } | MediaError::Crashed { .. } => ErrorCode::Internal,
         }
     }
 }
@@ -147,13 +149,31 @@ pub fn spawn_packager(
     connections: Receiver<Connection>,
     mut on_event: impl FnMut(PackagerEvent) + Send + 'static,
 ) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name(format!("pkg-{}", job.stream))
-        .spawn(move || packager::run(&job, connections, &mut on_event))
+    std::thread::Builder::new().name(format!("pkg-{}", job.stream)).spawn(move || {
+        // A bug must not leave the stream "starting" forever: report it like any other failure.
+        let mut ended = false;
+        let mut report = |event: PackagerEvent| {
+            ended |= !matches!(event, PackagerEvent::Started(_) | PackagerEvent::Resumed { .. });
+            on_event(event);
+        };
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| packager::run(&job, connections, &mut report)));
+        if let Err(panic) = outcome
+            && !ended
+        {
+            let reason = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("panic")
+                .to_string();
+            on_event(PackagerEvent::Failed { error: MediaError::Crashed { stream: job.stream.clone(), reason }, salvaged: None });
+        }
+    })
 }
 
-/// Quiets libavformat's own logging to warnings: at its default level the dash muxer logs every file
-/// it opens. Called once at startup.
+/// Called once at startup: quiets libavformat's own logging to warnings (at its default level the dash
+/// muxer logs every file it opens) and tunes the C allocator for its buffers.
 pub fn init() {
     ffmpeg_next::util::log::set_level(ffmpeg_next::util::log::Level::Warning);
+    ffi::tune_allocator();
 }

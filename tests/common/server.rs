@@ -7,6 +7,15 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
+/// The server binary: `LIVEDASH_BIN` when set (tools use the release build), else the one cargo built
+/// for these tests.
+fn binary() -> PathBuf {
+    std::env::var_os("LIVEDASH_BIN")
+        .map(PathBuf::from)
+        .or(option_env!("CARGO_BIN_EXE_livedash").map(PathBuf::from))
+        .expect("set LIVEDASH_BIN to the livedash binary")
+}
+
 /// A running server; killed when dropped.
 pub struct Server {
     child: Child,
@@ -26,7 +35,7 @@ impl Server {
         let root = tempfile::tempdir().unwrap();
         let media = root.path().join("media");
         std::fs::create_dir(&media).unwrap();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_livedash"));
+        let mut command = Command::new(binary());
         command
             .args(["--bind", "127.0.0.1:0", "--media-dir"])
             .arg(&media)
@@ -143,7 +152,10 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // Gracefully if it will (tools like valgrind report at exit), else by force.
+        if self.child.try_wait().ok().flatten().is_none() && self.signal_and_wait("TERM", Duration::from_secs(5)).is_none() {
+            let _ = self.child.kill();
+        }
         let _ = self.child.wait();
     }
 }
