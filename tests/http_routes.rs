@@ -8,7 +8,6 @@ use std::time::{Duration, SystemTime};
 use common::media::fixture;
 use common::server::Server;
 use common::ws::Client;
-use common::WAIT;
 
 #[test]
 fn pages_and_embedded_assets() {
@@ -66,12 +65,7 @@ fn api_streams_lists_streams_with_their_state_and_metrics_count_them() {
     let server = Server::start(&[]);
     assert!(server.registry_is_empty());
     let data = std::fs::read(fixture("h264-opus.mkv")).unwrap();
-    let mut publisher = Client::publish(&server, "listed");
-    publisher.start("video/x-matroska;codecs=avc1,opus");
-    publisher.expect("accepted", WAIT);
-    publisher.send_bytes(&data);
-    publisher.stop();
-    publisher.expect("ended", WAIT);
+    Client::publish_whole(&server, "listed", "video/x-matroska;codecs=avc1,opus", &data);
 
     let listing: serde_json::Value = server.get("/api/streams").into_json().unwrap();
     let stream = &listing[0];
@@ -93,12 +87,7 @@ fn api_streams_lists_streams_with_their_state_and_metrics_count_them() {
 #[test]
 fn dash_files_have_cors_and_unknown_names_are_404() {
     let server = Server::start(&[]);
-    let mut publisher = Client::publish(&server, "cors");
-    publisher.start("video/x-matroska;codecs=avc1,opus");
-    publisher.expect("accepted", WAIT);
-    publisher.send_bytes(&std::fs::read(fixture("h264-opus.mkv")).unwrap());
-    publisher.stop();
-    publisher.expect("ended", WAIT);
+    Client::publish_whole(&server, "cors", "video/x-matroska;codecs=avc1,opus", &std::fs::read(fixture("h264-opus.mkv")).unwrap());
 
     let response = ureq::get(&server.url("/dash/cors/manifest.mpd")).set("Origin", "https://player.example").call().unwrap();
     let allowed = response.header("access-control-allow-origin").unwrap();

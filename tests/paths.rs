@@ -80,12 +80,7 @@ fn attack_paths_never_leave_the_media_folder() {
     std::fs::write(secret_dir.join("chunk-aaaa-0-00001.m4s"), CANARY).unwrap();
 
     // A real stream, so its folder exists and real names are served.
-    let mut publisher = Client::publish(&server, "s");
-    publisher.start("video/x-matroska;codecs=avc1,opus");
-    publisher.expect("accepted", WAIT);
-    publisher.send_bytes(&std::fs::read(fixture("h264-opus.mkv")).unwrap());
-    publisher.stop();
-    publisher.expect("ended", WAIT);
+    Client::publish_whole(&server, "s", "video/x-matroska;codecs=avc1,opus", &std::fs::read(fixture("h264-opus.mkv")).unwrap());
     assert_eq!(server.raw_get("/dash/s/manifest.mpd").0, 200, "the real file is served");
 
     // Links planted in the media folder: a stream folder, and a segment name, pointing outside.

@@ -129,12 +129,7 @@ fn publishing_again_on_an_ended_stream_starts_a_new_presentation() {
     let server = Server::start(&[]);
     let mut segment_names = Vec::new();
     for round in 0..2 {
-        let mut publisher = Client::publish(&server, "again");
-        publisher.start("video/x-matroska;codecs=avc1,opus");
-        publisher.expect("accepted", WAIT);
-        publisher.send_bytes(&h264());
-        publisher.stop();
-        publisher.expect("ended", WAIT);
+        Client::publish_whole(&server, "again", "video/x-matroska;codecs=avc1,opus", &h264());
         let mut names: Vec<String> = std::fs::read_dir(server.stream_dir("again"))
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())

@@ -30,7 +30,7 @@ const SHAPES: &[Shape] = &[
     Shape { fixture: "opus.mp4", mime: "audio/mp4;codecs=opus", segments: "m4s", content: &["audio"] },
 ];
 
-fn publish_whole(server: &Server, stream: &str, shape: &Shape) {
+fn publish_in_odd_chunks(server: &Server, stream: &str, shape: &Shape) {
     let mut publisher = Client::publish(server, stream);
     publisher.start(shape.mime);
     publisher.expect("accepted", WAIT);
@@ -49,7 +49,7 @@ fn every_recorder_shape_becomes_a_served_recording() {
     let server = Server::start(&[]);
     for (i, shape) in SHAPES.iter().enumerate() {
         let stream = format!("shape-{i}");
-        publish_whole(&server, &stream, shape);
+        publish_in_odd_chunks(&server, &stream, shape);
 
         let manifest = server.get(&format!("/dash/{stream}/manifest.mpd"));
         assert_eq!(manifest.content_type(), "application/dash+xml", "{}", shape.fixture);

@@ -5,6 +5,7 @@
 pub mod events;
 pub mod readiness;
 pub mod registry;
+pub mod status;
 pub mod watcher;
 
 use std::path::Path;

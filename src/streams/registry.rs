@@ -15,70 +15,17 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use crossbeam_channel::Sender;
-use serde::Serialize;
 use tokio::sync::{broadcast, watch};
 
 use crate::error_code::ErrorCode;
-use crate::media::{Connection, PackagerEvent, SegmentType, TrackInfo};
+use crate::media::{Connection, PackagerEvent};
 use crate::stream_id::StreamId;
 
+pub use super::status::{StreamState, StreamStatus};
 use super::watcher::StreamWatcher;
 
 /// How many change announcements a slow subscriber may fall behind before it re-reads the status.
 const CHANGE_BACKLOG: usize = 256;
-
-/// Where a stream is in its life.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
-pub enum StreamState {
-    /// A publisher is connected; no playable manifest yet.
-    Starting,
-    /// The manifest is playable and the publisher is sending.
-    Live,
-    /// The presentation was finalised: a static, complete recording.
-    Ended {
-        #[serde(rename = "durationSeconds")]
-        duration_seconds: f64,
-    },
-    /// Packaging failed; never served as live.
-    Failed { code: ErrorCode, message: String },
-}
-
-impl StreamState {
-    /// A packager is running for it (so nobody else may publish).
-    pub fn is_active(&self) -> bool {
-        matches!(self, StreamState::Starting | StreamState::Live)
-    }
-}
-
-/// A stream's current presentation, as clients and `/api/streams` see it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct StreamStatus {
-    /// Counts presentations on this server; a new publish on the same id gets a new number.
-    pub presentation: u64,
-    #[serde(flatten)]
-    pub state: StreamState,
-    /// `manifest_ready` has been reached for this presentation.
-    pub manifest_ready: bool,
-    pub mime_type: String,
-    #[serde(serialize_with = "serialize_time")]
-    pub started_at: SystemTime,
-    pub tracks: Vec<TrackInfo>,
-    pub segment_type: Option<SegmentType>,
-    pub low_latency: bool,
-    /// A publisher is sending right now (false while waiting for a vanished one to come back).
-    pub publisher_connected: bool,
-    /// Recorder bytes received for this presentation, over all its connections.
-    pub bytes_received: u64,
-    /// The tag in this presentation's segment names.
-    #[serde(skip)]
-    pub tag: String,
-}
-
-fn serialize_time<S: serde::Serializer>(time: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&humantime::format_rfc3339_millis(*time).to_string())
-}
 
 /// The publisher's hold on a stream: which presentation it is and where it is written.
 #[derive(Debug, Clone)]

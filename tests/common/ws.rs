@@ -136,3 +136,15 @@ impl Client {
         drop(stream);
     }
 }
+
+impl Client {
+    /// Publishes `data` (a recording of `mime_type`) to `stream` at once, stops, and returns `ended`.
+    pub fn publish_whole(server: &Server, stream: &str, mime_type: &str, data: &[u8]) -> Value {
+        let mut publisher = Client::publish(server, stream);
+        publisher.start(mime_type);
+        publisher.expect("accepted", super::WAIT);
+        assert!(publisher.send_bytes(data), "{stream}: the server closed the socket");
+        publisher.stop();
+        publisher.expect("ended", super::WAIT)
+    }
+}
