@@ -212,6 +212,19 @@ pub fn known_parameters(parameters: &ffmpeg::codec::Parameters) -> KnownParamete
     }
 }
 
+/// A stream's codec extradata (its decoder configuration: `OpusHead`, `avcC`...), empty if none.
+pub fn extradata(parameters: &ffmpeg::codec::Parameters) -> &[u8] {
+    // SAFETY: `as_ptr` points at the stream's live AVCodecParameters, which owns `extradata_size`
+    // bytes at `extradata` (when non-NULL) for as long as `parameters` is borrowed.
+    unsafe {
+        let raw = &*parameters.as_ptr();
+        match usize::try_from(raw.extradata_size) {
+            Ok(len) if len > 0 && !raw.extradata.is_null() => std::slice::from_raw_parts(raw.extradata, len),
+            _ => &[],
+        }
+    }
+}
+
 /// Allocates a `dash` muxer whose manifest will be written at `manifest`. Nothing is created on disk
 /// until the header is written.
 pub fn dash_output(manifest: &Path) -> Result<Output, Error> {
@@ -266,3 +279,4 @@ pub fn tune_allocator() {
     // SAFETY: `mallopt` only sets an allocator parameter; it is called once, at startup.
     unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) };
 }
+

@@ -13,6 +13,7 @@
 //! reports what happened through [`PackagerEvent`]s.
 
 pub mod chunks;
+mod copier;
 pub mod dash_options;
 pub mod files;
 mod ffi;
@@ -104,6 +105,10 @@ pub enum PackagerEvent {
 pub enum MediaError {
     #[error("stream {stream}: the publisher stopped before sending any media")]
     NoMedia { stream: StreamId },
+    #[error(
+        "stream {stream}: the recording's {kind} track never carried a frame, so the presentation can't be finished; send the track's media or leave the track out"
+    )]
+    EmptyTrack { stream: StreamId, kind: &'static str },
     #[error("stream {stream}: the data is not a readable {container} recording ({reason})")]
     InvalidData { stream: StreamId, container: Container, reason: String },
     #[error(
@@ -128,9 +133,10 @@ impl MediaError {
     /// The contract's error code for this failure.
     pub fn code(&self) -> ErrorCode {
         match self {
-            MediaError::NoMedia { .. } | MediaError::InvalidData { .. } | MediaError::CorruptAfter { .. } => {
-                ErrorCode::InvalidData
-            }
+            MediaError::NoMedia { .. }
+            | MediaError::EmptyTrack { .. }
+            | MediaError::InvalidData { .. }
+            | MediaError::CorruptAfter { .. } => ErrorCode::InvalidData,
             MediaError::UnsupportedCodec { .. }
             | MediaError::NoTracks { .. }
             | MediaError::Vp8NeedsOpus { .. }

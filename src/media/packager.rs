@@ -1,18 +1,18 @@
 //! The packager loop: open the recorder's stream, map its tracks into the `dash` muxer, copy packets
-//! (timestamps rebased and repaired) until the input ends; if the publisher vanished, wait for it to
-//! reconnect and continue with its new recording; finally write the trailer.
+//! ([`super::copier`]) until the input ends; if the publisher vanished, wait for it to reconnect and
+//! continue with its new recording; finally write the trailer.
 
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use ffmpeg_next as ffmpeg;
 use ffmpeg::format::context::Output;
-use ffmpeg::{Dictionary, Packet, Rational, codec, media};
+use ffmpeg::{Dictionary, Rational, codec, media};
 
 use super::chunks::{ChunkSource, Feed, InputEnd};
+use super::copier::{Copier, capture_start};
 use super::dash_options::{self, SegmentType};
 use super::ffi::{self, ChunkInput};
-use super::timestamps::{MICROS, PresentationStart, Stamps, TrackClock};
 use super::{Connection, MANIFEST, MediaError, PackagerEvent, PackagerJob, StartInfo, Summary, TrackInfo};
 
 /// How many recorder bytes libavformat may read to learn the tracks when the header is not enough.
@@ -78,12 +78,16 @@ pub(super) fn run(job: &PackagerJob, connections: Receiver<Connection>, on_event
     // No more connections: a publisher arriving from now on starts a new presentation.
     drop(connections);
 
-    let trailer = copier.push_out_held_back(&mut output).and_then(|()| output.write_trailer().map_err(|e| output_error(job, e)));
+    let trailer = copier
+        .check_finishable()
+        .and_then(|()| copier.push_out_held_back(&mut output))
+        .and_then(|()| output.write_trailer().map_err(|e| output_error(job, e)));
     let summary = Summary { duration_seconds: copier.end_seconds, packets: copier.packets, bytes_in };
     let event = match (error, trailer) {
         (None, Ok(())) => PackagerEvent::Finished(summary),
         (Some(error), Ok(())) => PackagerEvent::Failed { error, salvaged: (summary.packets > 0).then_some(summary) },
-        (_, Err(error)) => PackagerEvent::Failed { error, salvaged: None },
+        // Why the input ended says more than why the presentation then couldn't be finished.
+        (Some(error), Err(_)) | (None, Err(error)) => PackagerEvent::Failed { error, salvaged: None },
     };
     on_event(event);
 }
@@ -157,7 +161,7 @@ fn header_suffices(medium: media::Type, codec: codec::Id, known: ffi::KnownParam
 }
 
 /// The audio and video tracks of an input: (input index, what it is, its codec).
-fn media_tracks(input: &ChunkInput) -> Vec<(usize, &'static str, codec::Id)> {
+pub(super) fn media_tracks(input: &ChunkInput) -> Vec<(usize, &'static str, codec::Id)> {
     input
         .streams()
         .filter_map(|s| {
@@ -174,12 +178,13 @@ fn media_tracks(input: &ChunkInput) -> Vec<(usize, &'static str, codec::Id)> {
 
 /// Where each input stream goes.
 #[derive(Clone, Copy)]
-struct Route {
-    output_index: usize,
-    input_time_base: Rational,
+pub(super) struct Route {
+    pub output_index: usize,
+    pub input_time_base: Rational,
 }
 
-type Routes = Vec<Option<Route>>;
+/// Per input stream index: its route, or `None` for streams that are not packaged.
+pub(super) type Routes = Vec<Option<Route>>;
 
 fn open_output(job: &PackagerJob, input: &ChunkInput) -> Result<(Output, Routes, StartInfo), MediaError> {
     let stream = || job.stream.clone();
@@ -194,6 +199,9 @@ fn open_output(job: &PackagerJob, input: &ChunkInput) -> Result<(Output, Routes,
         let name = codec_name(id);
         if !supported {
             return Err(MediaError::UnsupportedCodec { stream: stream(), kind, codec: name });
+        }
+        if id == codec::Id::OPUS {
+            check_opus_header(job, input, index)?;
         }
         has_vp8 |= id == codec::Id::VP8;
         if kind == "audio" && id != codec::Id::OPUS {
@@ -240,193 +248,32 @@ fn open_output(job: &PackagerJob, input: &ChunkInput) -> Result<(Output, Routes,
     Ok((output, routes, start))
 }
 
-/// When media time 0 was captured, as well as the server can tell. The publisher page starts its
-/// recorder right before it sends `start`, so that message's arrival is the estimate; a client that
-/// sends `start` long before any media is bounded by its first chunk, which can't hold more than about
-/// a segment (Chromium's MP4 recorder sends one chunk per keyframe interval).
-fn capture_start(job: &PackagerJob, recording_started: SystemTime, first_chunk_at: Option<SystemTime>) -> SystemTime {
-    let latest = first_chunk_at.unwrap_or(recording_started);
-    recording_started.max(latest.checked_sub(job.settings.segment_duration).unwrap_or(latest))
+/// Length of an `OpusHead` (RFC 7845), which the MP4 muxer needs to write `dOps`.
+const OPUS_HEAD_BYTES: usize = 19;
+
+/// An Opus track must bring its `OpusHead`: without it the MP4 muxer drops every packet of the track
+/// (and leaks), so the publisher would be told all is well while the audio is lost.
+fn check_opus_header(job: &PackagerJob, input: &ChunkInput, index: usize) -> Result<(), MediaError> {
+    let parameters = input.stream(index).expect("index from streams()").parameters();
+    let header = ffi::extradata(&parameters);
+    if header.len() >= OPUS_HEAD_BYTES && header.starts_with(b"OpusHead") {
+        return Ok(());
+    }
+    Err(MediaError::InvalidData {
+        stream: job.stream.clone(),
+        container: job.format.container,
+        reason: format!(
+            "its Opus track's header is not a valid OpusHead ({OPUS_HEAD_BYTES} or more bytes starting \"OpusHead\"; got {} bytes)",
+            header.len()
+        ),
+    })
 }
 
-fn unix_micros(time: SystemTime) -> i64 {
-    time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64)
-}
-
-/// Per output track state that lives across connections.
-struct OutputTrack {
-    /// What a reconnected recording must bring again: `video`/`audio` and the codec.
-    kind: (&'static str, String),
-    time_base: Rational,
-    clock: TrackClock,
-    /// The first packet carries the capture time (once per presentation).
-    tagged: bool,
-    /// WebM audio only: the last packet written, see [`Copier::push_out_held_back`].
-    held_back: Option<Packet>,
-    is_webm_audio: bool,
-}
-
-/// Copies packets from one input after another into the muxer, on one timeline.
-struct Copier<'j> {
-    job: &'j PackagerJob,
-    tracks: Vec<OutputTrack>,
-    /// The current input's routes to output tracks.
-    routes: Routes,
-    /// The current input's first timestamp, which lands at `base_micros` on the presentation timeline.
-    input_start: PresentationStart,
-    base_micros: i64,
-    /// Wall-clock capture time of presentation time 0, in Unix microseconds.
-    capture_zero: i64,
-    packets: u64,
-    end_seconds: f64,
-}
-
-impl<'j> Copier<'j> {
-    fn new(job: &'j PackagerJob, output: &Output, segment_type: SegmentType, routes: Routes, capture_zero: SystemTime) -> Copier<'j> {
-        let tracks = output
-            .streams()
-            .map(|s| OutputTrack {
-                kind: (
-                    if s.parameters().medium() == media::Type::Video { "video" } else { "audio" },
-                    codec_name(s.parameters().id()),
-                ),
-                time_base: s.time_base(),
-                clock: TrackClock::default(),
-                tagged: false,
-                held_back: None,
-                is_webm_audio: segment_type == SegmentType::Webm && s.parameters().medium() == media::Type::Audio,
-            })
-            .collect();
-        Copier {
-            job,
-            tracks,
-            routes,
-            input_start: PresentationStart::default(),
-            base_micros: 0,
-            capture_zero: unix_micros(capture_zero),
-            packets: 0,
-            end_seconds: 0.0,
-        }
-    }
-
-    /// Copies until the input ends (`Ok`) or can't be read or written (`Err`).
-    fn copy(&mut self, input: &mut ChunkInput, output: &mut Output) -> Result<(), MediaError> {
-        loop {
-            let mut packet = Packet::empty();
-            match packet.read(input) {
-                Ok(()) => input.source().mark_progress(),
-                Err(ffmpeg::Error::Eof) => return Ok(()),
-                // An unreadable tail after the publisher left is a cut-off last block, not bad data.
-                Err(_) if input.source().end().is_some() => return Ok(()),
-                Err(e) => {
-                    let reason = match input.source().refusal() {
-                        Some(refusal) => refusal.to_string(),
-                        None => e.to_string(),
-                    };
-                    return Err(MediaError::CorruptAfter {
-                        stream: self.job.stream.clone(),
-                        bytes: input.source().bytes_read(),
-                        reason,
-                    });
-                }
-            }
-            let Some(route) = self.routes.get(packet.stream()).copied().flatten() else { continue };
-            if packet.size() == 0 {
-                continue;
-            }
-            self.write(packet, route, output)?;
-        }
-    }
-
-    fn write(&mut self, mut packet: Packet, route: Route, output: &mut Output) -> Result<(), MediaError> {
-        let time_base = route.input_time_base;
-        let first_seen = packet.dts().or(packet.pts()).map(|ts| rescale(ts, time_base, MICROS.into()));
-        let input_start_micros = self.input_start.observe(first_seen);
-        let offset = rescale(input_start_micros - self.base_micros, MICROS.into(), time_base);
-        let track = &mut self.tracks[route.output_index];
-        let repaired = track.clock.repair(Stamps { pts: packet.pts(), dts: packet.dts() }, offset, packet.duration());
-        packet.set_pts(Some(repaired.pts));
-        packet.set_dts(Some(repaired.dts));
-        let end = (repaired.pts + packet.duration().max(0)) as f64 * f64::from(time_base);
-        self.end_seconds = self.end_seconds.max(end);
-        if !track.tagged {
-            track.tagged = true;
-            let captured = self.capture_zero + rescale(repaired.pts, time_base, MICROS.into());
-            ffi::set_capture_time(&mut packet, captured).map_err(|e| output_error(self.job, e))?;
-        }
-        packet.rescale_ts(time_base, track.time_base);
-        packet.set_stream(route.output_index);
-        packet.set_position(-1);
-        packet.write(output).map_err(|e| output_error(self.job, e))?;
-        self.packets += 1;
-        if track.is_webm_audio {
-            track.held_back = Some(packet);
-        }
-        Ok(())
-    }
-
-    /// Takes `input` (a reconnected publisher's new recording) as the continuation. Its first frame is
-    /// placed where the wall clock says it belongs, so players that compute segment availability from
-    /// the clock keep their place; the outage is a gap. Returns the gap in seconds.
-    fn resume(&mut self, input: &ChunkInput, recording_started: SystemTime) -> Result<f64, MediaError> {
-        let mut routes: Routes = vec![None; input.nb_streams() as usize];
-        let mut taken = vec![false; self.tracks.len()];
-        let outputs: Vec<(&'static str, String)> = self.output_kinds();
-        let incoming = media_tracks(input);
-        for (index, kind, id) in &incoming {
-            let wanted = (*kind, codec_name(*id));
-            let Some(output_index) = (0..outputs.len()).find(|&i| !taken[i] && outputs[i] == wanted) else { continue };
-            taken[output_index] = true;
-            let time_base = input.stream(*index).expect("index from streams()").time_base();
-            routes[*index] = Some(Route { output_index, input_time_base: time_base });
-        }
-        let matched = routes.iter().flatten().count();
-        if matched != outputs.len() || matched != incoming.len() {
-            return Err(MediaError::ResumeMismatch {
-                stream: self.job.stream.clone(),
-                was: outputs.iter().map(|(kind, codec)| format!("{kind} {codec}")).collect(),
-                now: incoming.iter().map(|(_, kind, id)| format!("{kind} {}", codec_name(*id))).collect(),
-            });
-        }
-        let end_micros = (self.end_seconds * 1e6) as i64;
-        let wall_micros = unix_micros(recording_started) - self.capture_zero;
-        self.base_micros = wall_micros.max(end_micros);
-        self.routes = routes;
-        self.input_start = PresentationStart::default();
-        Ok((self.base_micros - end_micros) as f64 / 1e6)
-    }
-
-    fn output_kinds(&self) -> Vec<(&'static str, String)> {
-        self.tracks.iter().map(|t| t.kind.clone()).collect()
-    }
-
-    /// Works around a packet loss in FFmpeg 5.1's dash muxer with WebM segments: the WebM muxer holds
-    /// back each audio packet until the next one arrives (to keep it in the video keyframe's cluster),
-    /// but at the end the dash muxer closes the last segment file before that held-back packet is
-    /// written, so the last audio packet of every track would be lost. Sending a copy of it pushes the
-    /// real one into the last segment; the copy is the one held back and dropped.
-    fn push_out_held_back(&mut self, output: &mut Output) -> Result<(), MediaError> {
-        for track in &mut self.tracks {
-            let Some(mut copy) = track.held_back.take() else { continue };
-            let step = copy.duration().max(1);
-            copy.set_pts(copy.pts().map(|pts| pts + step));
-            copy.set_dts(copy.dts().map(|dts| dts + step));
-            copy.write(output).map_err(|e| output_error(self.job, e))?;
-        }
-        Ok(())
-    }
-}
-
-fn rescale(value: i64, from: Rational, to: Rational) -> i64 {
-    use ffmpeg::Rescale;
-    value.rescale(from, to)
-}
-
-fn codec_name(id: codec::Id) -> String {
+pub(super) fn codec_name(id: codec::Id) -> String {
     format!("{id:?}").to_ascii_lowercase()
 }
 
-fn output_error(job: &PackagerJob, reason: impl ToString) -> MediaError {
+pub(super) fn output_error(job: &PackagerJob, reason: impl ToString) -> MediaError {
     MediaError::Output { stream: job.stream.clone(), dir: job.dir.clone(), reason: reason.to_string() }
 }
 

@@ -38,6 +38,10 @@ fn first_files_ready(rep: Node, template: Node, file_ready: &impl Fn(&str) -> bo
     file_ready(&expand_template(init, id, start_number)) && file_ready(&expand_template(media, id, start_number))
 }
 
+/// Widest `$Number%0Nd$` honoured: a u64 has at most 20 digits, and a huge width from a hostile
+/// manifest must not make `format!` panic (its width limit is 65535).
+const MAX_NUMBER_WIDTH: usize = 64;
+
 /// Expands `$RepresentationID$` and `$Number$` / `$Number%05d$` in a SegmentTemplate attribute.
 pub fn expand_template(template: &str, representation_id: &str, number: u64) -> String {
     let mut out = String::new();
@@ -58,7 +62,8 @@ pub fn expand_template(template: &str, representation_id: &str, number: u64) -> 
                     .strip_prefix("Number%0")
                     .and_then(|w| w.strip_suffix('d'))
                     .and_then(|w| w.parse().ok())
-                    .unwrap_or(0);
+                    .unwrap_or(0)
+                    .min(MAX_NUMBER_WIDTH);
                 out.push_str(&format!("{number:0width$}"));
             }
             _ => {
@@ -125,5 +130,13 @@ mod tests {
         assert_eq!(expand_template("seg-$Number$.webm", "0", 12), "seg-12.webm");
         assert_eq!(expand_template("a$$b", "0", 1), "a$b");
         assert_eq!(expand_template("x-$Bandwidth$", "0", 1), "x-$Bandwidth$");
+    }
+
+    /// Found by the `parsers` fuzz target: a width over 65535 made `format!` panic.
+    #[test]
+    fn a_huge_number_width_is_capped_not_a_panic() {
+        let crasher = include_str!("../../tests/fixtures/fuzz/parsers-expand-template-width-overflow.bin");
+        presentation_ready(crasher, |_| true); // must return, whatever it says
+        assert_eq!(expand_template("$Number%099999d$", "0", 7).len(), MAX_NUMBER_WIDTH);
     }
 }
