@@ -15,20 +15,7 @@ use common::server::Server;
 use common::ws::Client;
 use common::WAIT;
 
-/// The fuzz target's raw-mode mimeTypes, by the low 3 bits of byte 0.
-const MIME_TYPES: [&str; 8] = [
-    "video/x-matroska;codecs=avc1,opus",
-    "video/webm;codecs=vp8,opus",
-    "video/webm;codecs=vp9,opus",
-    "video/mp4;codecs=avc1,opus",
-    "video/mp4;codecs=vp9,opus",
-    "audio/webm;codecs=opus",
-    "audio/mp4;codecs=opus",
-    "video/webm",
-];
-
-/// The fuzz target's segment durations, by the top 2 bits of byte 0.
-const SEGMENT_SECONDS: [&str; 4] = ["1", "2", "0.5", "1"];
+include!("../fuzz/src/raw_mode.rs");
 
 enum Outcome {
     /// `ended`, with this many video frames in the finished presentation.
@@ -44,8 +31,8 @@ fn replay(name: &str, expected: Outcome) {
     let input = std::fs::read(&path).unwrap();
     let (mime_type, recording) = (MIME_TYPES[usize::from(input[0] & 7)], &input[3..]);
     let latency = if input[0] & 0x08 != 0 { "low" } else { "normal" };
-    let segment = SEGMENT_SECONDS[usize::from(input[0] >> 6)];
-    let server = Server::start(&["--latency", latency, "--segment-duration", segment]);
+    let segment = (SEGMENT_MILLIS[usize::from(input[0] >> 6)] as f64 / 1000.0).to_string();
+    let server = Server::start(&["--latency", latency, "--segment-duration", &segment]);
 
     let mut publisher = Client::publish(&server, "replay");
     publisher.start(mime_type);

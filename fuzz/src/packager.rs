@@ -38,20 +38,7 @@ use livedash::media::files::DashFile;
 use livedash::media::{self, Connection, DashSettings, Feed, InputEnd, PackagerEvent, PackagerJob, RecorderFormat};
 use livedash::stream_id::StreamId;
 
-/// mimeTypes for raw mode, picked by the low 3 bits of byte 0.
-pub const MIME_TYPES: [&str; 8] = [
-    "video/x-matroska;codecs=avc1,opus",
-    "video/webm;codecs=vp8,opus",
-    "video/webm;codecs=vp9,opus",
-    "video/mp4;codecs=avc1,opus",
-    "video/mp4;codecs=vp9,opus",
-    "audio/webm;codecs=opus",
-    "audio/mp4;codecs=opus",
-    "video/webm",
-];
-
-/// Segment durations, picked by the top 2 bits of byte 0.
-pub const SEGMENT_MILLIS: [u64; 4] = [1000, 2000, 500, 1000];
+include!("raw_mode.rs");
 
 macro_rules! fixture {
     ($name:literal, $mime:literal) => {

@@ -62,10 +62,11 @@ struct AvioContext {
 
 impl AvioContext {
     fn source(&self) -> &ChunkSource {
-        // SAFETY: `opaque` is the `Box<ChunkSource>` leaked in `open_chunk_input` and freed only in
-        // `drop`. The read callback is the only other user, and it runs only inside libavformat calls
-        // made through `&mut` access to the owning `ChunkInput` (or during `open_chunk_input`, before
-        // this can be called), so no `&mut` alias exists while this `&` lives.
+        // The read callback is the only other user of `opaque`, and it runs only inside libavformat
+        // calls made through `&mut` access to the owning `ChunkInput` (or during `open_chunk_input`,
+        // before this can be called), so no `&mut` alias exists while this `&` lives.
+        // SAFETY: `opaque` is the `Box<ChunkSource>` leaked in `open_chunk_input`, freed only in `drop`;
+        // no `&mut` alias exists (above).
         unsafe { &*((*self.ptr).opaque as *const ChunkSource) }
     }
 }
