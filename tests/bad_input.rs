@@ -76,7 +76,7 @@ fn a_truncated_header_is_invalid_data() {
     publisher.stop();
     let (message, took) = error_after(&mut publisher, sent_at, "invalid_data");
     assert!(took < Duration::from_secs(1), "told after {took:?}");
-    assert!(message.contains("cut"), "{message}");
+    assert!(message.contains("stream cut:") && message.contains("ended before the recording's first frame"), "{message}");
     assert_eq!(state_of(&server, "cut"), "failed");
 }
 
@@ -142,4 +142,20 @@ fn a_container_that_contradicts_the_mime_type_is_invalid_data() {
     let error = publisher.expect("error", WAIT);
     assert_eq!(error["code"], "invalid_data", "{error}");
     assert!(error["message"].as_str().unwrap().contains("MP4"), "{error}");
+}
+
+#[test]
+fn the_demuxers_own_reason_reaches_the_publisher() {
+    let server = Server::start(&[]);
+    let mut publisher = Client::publish(&server, "magic");
+    publisher.start("video/webm;codecs=vp8,opus");
+    publisher.expect("accepted", WAIT);
+    // The container's magic number, so the bytes reach the demuxer, then noise.
+    let mut data = vec![0x1A, 0x45, 0xDF, 0xA3];
+    data.extend(noise(64 * 1024, 3));
+    let sent_at = Instant::now();
+    publisher.send_bytes(&data);
+    let (message, took) = error_after(&mut publisher, sent_at, "invalid_data");
+    assert!(took < Duration::from_secs(1), "told after {took:?}");
+    assert!(message.contains("(Invalid data found when processing input)"), "FFmpeg says why: {message}");
 }

@@ -60,12 +60,12 @@ fn replay(name: &str, expected: Outcome) {
 
 #[test]
 fn a_header_without_frames_is_invalid_data_not_a_crash_in_the_trailer() {
-    replay("packager-no-packets-trailer-fpe.bin", Outcome::InvalidData("before sending any media"));
+    replay("packager-no-packets-trailer-fpe.bin", Outcome::InvalidData("ended before the recording's first frame"));
 }
 
 #[test]
 fn a_vp8_recording_cut_inside_its_first_frame_is_invalid_data_not_a_crash() {
-    replay("packager-vp8-cut-in-first-frame-trailer-fpe.bin", Outcome::InvalidData("before sending any media"));
+    replay("packager-vp8-cut-in-first-frame-trailer-fpe.bin", Outcome::InvalidData("ended before the recording's first frame"));
 }
 
 #[test]

@@ -24,20 +24,6 @@ fn publish_part(server: &Server, stream: &str, fraction: f64) -> (Client, Vec<u8
     (publisher, sent)
 }
 
-/// Waits (bounded) until the server has read `bytes` bytes of the stream off the socket: bytes still in
-/// the kernel's buffer when a reset arrives are discarded by the kernel, never received.
-fn wait_until_received(server: &Server, stream: &str, bytes: usize) {
-    for _ in 0..200 {
-        let listing: serde_json::Value = server.get("/api/streams").into_json().unwrap();
-        let entry = listing.as_array().unwrap().iter().find(|s| s["stream"] == stream).cloned();
-        if entry.is_some_and(|e| e["bytesReceived"] == bytes as u64) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("the server did not read all {bytes} bytes");
-}
-
 /// Every packet that was completely received is in the finished presentation.
 fn assert_everything_received_is_kept(server: &Server, stream: &str, sent: &[u8]) {
     let scratch = tempfile::tempdir().unwrap();
@@ -54,7 +40,7 @@ fn a_tcp_reset_finalises_the_stream_after_the_grace_period() {
     let mut viewer = Client::watch(&server, "reset");
     let (publisher, sent) = publish_part(&server, "reset", 0.6);
     viewer.expect("manifest_ready", WAIT);
-    wait_until_received(&server, "reset", sent.len());
+    server.wait_until_received("reset", sent.len());
     publisher.reset();
     let ended = viewer.expect("ended", WAIT);
     assert!(ended["durationSeconds"].as_f64().unwrap() > 4.0, "{ended}");
@@ -69,7 +55,7 @@ fn a_socket_closed_mid_block_keeps_every_complete_frame() {
     let mut viewer = Client::watch(&server, "cut");
     // 0.537 of the file ends in the middle of a block.
     let (publisher, sent) = publish_part(&server, "cut", 0.537);
-    wait_until_received(&server, "cut", sent.len());
+    server.wait_until_received("cut", sent.len());
     drop(publisher);
     viewer.expect("ended", WAIT);
     assert_everything_received_is_kept(&server, "cut", &sent);

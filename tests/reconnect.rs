@@ -40,6 +40,7 @@ fn a_publisher_back_within_the_grace_period_continues_the_presentation() {
     publisher.expect("accepted", WAIT);
     publisher.send_paced(first_part, 4000, Duration::from_secs(3));
     viewer.expect("manifest_ready", WAIT);
+    server.wait_until_received("back", first_part.len());
     let before: serde_json::Value = server.get("/api/streams").into_json().unwrap();
     publisher.reset();
 
@@ -107,6 +108,7 @@ fn coming_back_with_another_format_is_refused_and_the_stream_still_waits() {
     publisher.start(MIME);
     publisher.expect("accepted", WAIT);
     publisher.send_bytes(&data[..data.len() / 2]);
+    publisher.expect("manifest_ready", WAIT);
     publisher.reset();
     std::thread::sleep(Duration::from_millis(300));
 
@@ -122,4 +124,54 @@ fn coming_back_with_another_format_is_refused_and_the_stream_still_waits() {
     right.send_bytes(&data);
     right.stop();
     right.expect("ended", WAIT);
+}
+
+#[test]
+fn a_publisher_lost_inside_its_header_may_come_back_and_start_over() {
+    let server = Server::start(&["--reconnect-grace", "5"]);
+    let mut viewer = Client::watch(&server, "early");
+    let data = std::fs::read(fixture("h264-opus.mkv")).unwrap();
+    let mut publisher = Client::publish(&server, "early");
+    publisher.start(MIME);
+    publisher.expect("accepted", WAIT);
+    publisher.send_bytes(&data[..100]);
+    publisher.reset();
+    std::thread::sleep(Duration::from_millis(300));
+    let waiting: serde_json::Value = server.get("/api/streams").into_json().unwrap();
+    assert_eq!(waiting[0]["state"], "starting", "{waiting}");
+    assert_eq!(waiting[0]["publisherConnected"], false, "{waiting}");
+
+    let mut other = Client::publish(&server, "early");
+    other.start("video/webm;codecs=vp8,opus");
+    let error = other.expect("error", WAIT);
+    assert_eq!(error["code"], "unsupported_media", "{error}");
+
+    // The recording starts over: the 100 bytes of the lost header are not part of it.
+    let mut again = Client::publish(&server, "early");
+    again.start(MIME);
+    again.expect("accepted", WAIT);
+    again.send_bytes(&data);
+    again.stop();
+    again.expect("ended", WAIT);
+    viewer.expect("ended", WAIT);
+    assert_eq!(types(&viewer), ["manifest_ready", "ended"]);
+    let scratch = tempfile::tempdir().unwrap();
+    let kept = count_presentation_packets(&server.stream_dir("early"), 2, scratch.path());
+    assert_eq!(kept, count_packets(&fixture("h264-opus.mkv")));
+}
+
+#[test]
+fn a_publisher_lost_inside_its_header_who_does_not_come_back_is_told_to_viewers() {
+    let server = Server::start(&["--reconnect-grace", "1"]);
+    let mut viewer = Client::watch(&server, "gone");
+    let data = std::fs::read(fixture("h264-opus.mkv")).unwrap();
+    let mut publisher = Client::publish(&server, "gone");
+    publisher.start(MIME);
+    publisher.expect("accepted", WAIT);
+    publisher.send_bytes(&data[..100]);
+    publisher.reset();
+    let error = viewer.expect("error", WAIT);
+    assert_eq!(error["code"], "invalid_data", "{error}");
+    let message = error["message"].as_str().unwrap();
+    assert!(message.contains("stream gone") && message.contains("ended before the recording's first frame"), "{message}");
 }

@@ -108,7 +108,9 @@ impl ChunkSource {
         }
         if !self.head_checked {
             self.head_checked = true;
-            if !self.container.recognises(&self.head()) {
+            let head = self.head();
+            // No bytes at all is an input that ended early, not one in the wrong container.
+            if !head.is_empty() && !self.container.recognises(&head) {
                 return Read::Refused;
             }
         }
@@ -221,6 +223,17 @@ mod tests {
         assert_eq!(source.read_into(&mut buf), Read::Data(4));
         assert_eq!(source.read_into(&mut buf), Read::End);
         assert_eq!(source.end(), Some(InputEnd::Vanished));
+    }
+
+    #[test]
+    fn an_input_that_ends_before_its_first_byte_is_an_end_not_a_refusal() {
+        let (tx, rx) = crossbeam_channel::bounded(2);
+        tx.send(Feed::End(InputEnd::Stop)).unwrap();
+        let mut source = ChunkSource::new(rx, Container::Matroska);
+        let mut buf = [0u8; 8];
+        assert_eq!(source.read_into(&mut buf), Read::End);
+        assert_eq!(source.refusal(), None);
+        assert_eq!(source.end(), Some(InputEnd::Stop));
     }
 
     #[test]

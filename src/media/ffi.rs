@@ -22,7 +22,7 @@ use ffmpeg::ffi;
 use ffmpeg::format::context::{Input, Output};
 use ffmpeg::{Dictionary, Error};
 
-use super::chunks::{ChunkSource, Read, Refusal};
+use super::chunks::{ChunkSource, InputEnd, Read, Refusal};
 
 /// Size of the buffer libavformat reads into. The callback returns as soon as any bytes are
 /// available, so this bounds a read, not how long the demuxer waits.
@@ -105,16 +105,18 @@ unsafe extern "C" fn read_chunks(opaque: *mut c_void, buf: *mut u8, buf_size: c_
     }
 }
 
-/// Why opening failed, and whether the chunk source had refused the bytes (and why).
+/// Why opening failed, whether the chunk source had refused the bytes (and why), and whether the
+/// input had already ended (and how).
 #[derive(Debug)]
 pub struct OpenFailure {
     pub error: Error,
     pub refusal: Option<Refusal>,
+    pub input_end: Option<InputEnd>,
 }
 
 impl From<Error> for OpenFailure {
     fn from(error: Error) -> OpenFailure {
-        OpenFailure { error, refusal: None }
+        OpenFailure { error, refusal: None, input_end: None }
     }
 }
 
@@ -171,7 +173,8 @@ pub fn open_chunk_input(
     };
     let (result, unused) = opened;
     if result < 0 {
-        return Err(OpenFailure { error: Error::from(result), refusal: avio.source().refusal() });
+        let source = avio.source();
+        return Err(OpenFailure { error: Error::from(result), refusal: source.refusal(), input_end: source.end() });
     }
     // SAFETY: `avformat_open_input` succeeded, so `context` is an open input we now own.
     let input = ChunkInput { input: unsafe { Input::wrap(context) }, avio };

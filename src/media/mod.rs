@@ -103,7 +103,7 @@ pub enum PackagerEvent {
 /// Why packaging a stream failed. Messages name the stream and say what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum MediaError {
-    #[error("stream {stream}: the publisher stopped before sending any media")]
+    #[error("stream {stream}: the input ended before the recording's first frame arrived")]
     NoMedia { stream: StreamId },
     #[error(
         "stream {stream}: the recording's {kind} track never carried a frame, so the presentation can't be finished; send the track's media or leave the track out"
@@ -177,9 +177,11 @@ pub fn spawn_packager(
     })
 }
 
-/// Called once at startup: quiets libavformat's own logging to warnings (at its default level the dash
-/// muxer logs every file it opens) and tunes the C allocator for its buffers.
+/// Called once at startup: fills in FFmpeg's error descriptions (without this, ffmpeg-next's errors
+/// display as empty strings), quiets libavformat's own logging to warnings (at its default level the
+/// dash muxer logs every file it opens) and tunes the C allocator for its buffers.
 pub fn init() {
+    ffmpeg_next::util::error::register_all();
     ffmpeg_next::util::log::set_level(ffmpeg_next::util::log::Level::Warning);
     ffi::tune_allocator();
 }

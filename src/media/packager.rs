@@ -2,7 +2,7 @@
 //! ([`super::copier`]) until the input ends; if the publisher vanished, wait for it to reconnect and
 //! continue with its new recording; finally write the trailer.
 
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use ffmpeg_next as ffmpeg;
@@ -27,8 +27,9 @@ const FORMAT_WHITELIST: &str = "matroska,webm,mov,mp4";
 pub(super) fn run(job: &PackagerJob, connections: Receiver<Connection>, on_event: &mut dyn FnMut(PackagerEvent)) {
     let Ok(first) = connections.recv() else { return };
     let started = Instant::now();
-    let mut input = match open_input(job, first.chunks) {
-        Ok(input) => input,
+    let (mut input, recording_started) = match open_connection(job, &connections, first) {
+        Ok(Some(opened)) => opened,
+        Ok(None) => return on_event(PackagerEvent::Failed { error: no_media(job), salvaged: None }),
         Err(error) => return on_event(PackagerEvent::Failed { error, salvaged: None }),
     };
     let (mut output, tracks, start) = match open_output(job, &input) {
@@ -41,7 +42,7 @@ pub(super) fn run(job: &PackagerJob, connections: Receiver<Connection>, on_event
         started.elapsed(),
         input.source().bytes_read()
     );
-    let capture_zero = capture_start(job, first.recording_started, input.source().first_chunk_at());
+    let capture_zero = capture_start(job, recording_started, input.source().first_chunk_at());
     let mut copier = Copier::new(job, &output, start.segment_type, tracks, capture_zero);
     on_event(PackagerEvent::Started(start));
 
@@ -52,26 +53,19 @@ pub(super) fn run(job: &PackagerJob, connections: Receiver<Connection>, on_event
         if let Err(error) = copied {
             break Some(error);
         }
-        if input.source().end() != Some(InputEnd::Vanished) || job.reconnect_grace.is_zero() {
+        if input.source().end() != Some(InputEnd::Vanished) {
             break None;
         }
-        log::info!("stream {}: publisher gone; waiting {:?} for it to reconnect", job.stream, job.reconnect_grace);
-        let next = match connections.recv_timeout(job.reconnect_grace) {
-            Ok(next) => next,
-            Err(RecvTimeoutError::Timeout) => {
-                log::info!("stream {}: the publisher did not come back; finalising", job.stream);
-                break None;
-            }
-            Err(RecvTimeoutError::Disconnected) => break None,
-        };
-        match open_input(job, next.chunks).and_then(|next_input| {
-            let gap = copier.resume(&next_input, next.recording_started)?;
-            Ok((next_input, gap))
-        }) {
-            Ok((next_input, gap_seconds)) => {
-                input = next_input;
-                on_event(PackagerEvent::Resumed { gap_seconds });
-            }
+        let Some(next) = await_return(job, &connections) else { break None };
+        match open_connection(job, &connections, next) {
+            Ok(Some((next_input, recording_started))) => match copier.resume(&next_input, recording_started) {
+                Ok(gap_seconds) => {
+                    input = next_input;
+                    on_event(PackagerEvent::Resumed { gap_seconds });
+                }
+                Err(error) => break Some(error),
+            },
+            Ok(None) => break None,
             Err(error) => break Some(error),
         }
     };
@@ -92,7 +86,50 @@ pub(super) fn run(job: &PackagerJob, connections: Receiver<Connection>, on_event
     on_event(event);
 }
 
-fn open_input(job: &PackagerJob, chunks: Receiver<Feed>) -> Result<ChunkInput, MediaError> {
+/// After the publisher vanished: waits up to the grace period for it to reconnect.
+fn await_return(job: &PackagerJob, connections: &Receiver<Connection>) -> Option<Connection> {
+    if job.reconnect_grace.is_zero() {
+        return None;
+    }
+    log::info!("stream {}: publisher gone; waiting {:?} for it to reconnect", job.stream, job.reconnect_grace);
+    match connections.recv_timeout(job.reconnect_grace) {
+        Ok(next) => Some(next),
+        Err(RecvTimeoutError::Timeout) => {
+            log::info!("stream {}: the publisher did not come back; finalising", job.stream);
+            None
+        }
+        Err(RecvTimeoutError::Disconnected) => None,
+    }
+}
+
+/// Opens a connection's recording, with when it started. A publisher that vanishes before its tracks
+/// are known is waited for like any other; when it comes back its new recording is opened instead.
+/// `Ok(None)`: it did not come back.
+fn open_connection(
+    job: &PackagerJob,
+    connections: &Receiver<Connection>,
+    mut connection: Connection,
+) -> Result<Option<(ChunkInput, SystemTime)>, MediaError> {
+    loop {
+        match open_input(job, connection.chunks) {
+            Ok(input) => return Ok(Some((input, connection.recording_started))),
+            Err(OpenError::Lost) => match await_return(job, connections) {
+                Some(next) => connection = next,
+                None => return Ok(None),
+            },
+            Err(OpenError::Failed(error)) => return Err(error),
+        }
+    }
+}
+
+/// Why a connection's recording could not be opened.
+enum OpenError {
+    /// The publisher vanished before its tracks were known; nothing to judge the data by.
+    Lost,
+    Failed(MediaError),
+}
+
+fn open_input(job: &PackagerJob, chunks: Receiver<Feed>) -> Result<ChunkInput, OpenError> {
     let mut options = Dictionary::new();
     options.set("probesize", PROBE_BYTES);
     // Don't wait for ~20 video frames to guess a frame rate: stream copy doesn't need it.
@@ -104,34 +141,43 @@ fn open_input(job: &PackagerJob, chunks: Receiver<Feed>) -> Result<ChunkInput, M
     // The input is our own AVIOContext: no protocol (file, http...) may ever be opened from it.
     options.set("protocol_whitelist", "none");
     let source = ChunkSource::new(chunks, job.format.container);
-    let opened = ffi::open_chunk_input(source, job.format.container.demuxer(), options)
-        .map_err(|failure| (failure.error, failure.refusal))
-        .and_then(|(mut input, unused)| {
-            debug_assert!(unused.iter().next().is_none(), "unknown demuxer options: {unused:?}");
-            // Every packet read before the muxer starts delays its clock (availabilityStartTime), and
-            // that delay stays as latency: read ahead only when the header doesn't tell enough.
-            let header_suffices = input.streams().all(|s| {
-                let parameters = s.parameters();
-                header_suffices(parameters.medium(), parameters.id(), ffi::known_parameters(&parameters))
-            });
-            if !header_suffices {
-                ffi::find_stream_info(&mut input).map_err(|e| (e, input.source().refusal()))?;
-            }
-            Ok(input)
+    let opened = ffi::open_chunk_input(source, job.format.container.demuxer(), options).and_then(|(mut input, unused)| {
+        debug_assert!(unused.iter().next().is_none(), "unknown demuxer options: {unused:?}");
+        // Every packet read before the muxer starts delays its clock (availabilityStartTime), and
+        // that delay stays as latency: read ahead only when the header doesn't tell enough.
+        let header_suffices = input.streams().all(|s| {
+            let parameters = s.parameters();
+            header_suffices(parameters.medium(), parameters.id(), ffi::known_parameters(&parameters))
         });
-    opened.map_err(|(e, refusal)| match (e, refusal) {
-        (_, Some(refusal)) => MediaError::InvalidData {
-            stream: job.stream.clone(),
-            container: job.format.container,
-            reason: refusal.to_string(),
-        },
-        (ffmpeg::Error::Eof, None) => MediaError::NoMedia { stream: job.stream.clone() },
-        (e, None) => MediaError::InvalidData {
-            stream: job.stream.clone(),
-            container: job.format.container,
-            reason: e.to_string(),
-        },
+        if !header_suffices {
+            ffi::find_stream_info(&mut input).map_err(|error| ffi::OpenFailure {
+                error,
+                refusal: input.source().refusal(),
+                input_end: input.source().end(),
+            })?;
+        }
+        Ok(input)
+    });
+    opened.map_err(|failure| match failure {
+        ffi::OpenFailure { refusal: Some(refusal), .. } => OpenError::Failed(invalid_data(job, refusal.to_string())),
+        // Cut off mid-header by a lost connection: whether the rest would have been readable is unknown.
+        ffi::OpenFailure { input_end: Some(InputEnd::Vanished), .. } => OpenError::Lost,
+        // Stopped mid-header: the demuxer ran out of input (libavformat says EOF, or EIO from a read
+        // that came up short), not into bad data.
+        ffi::OpenFailure { error: ffmpeg::Error::Eof, .. }
+        | ffi::OpenFailure { error: ffmpeg::Error::Other { errno: ffmpeg::ffi::EIO }, input_end: Some(InputEnd::Stop), .. } => {
+            OpenError::Failed(no_media(job))
+        }
+        ffi::OpenFailure { error, .. } => OpenError::Failed(invalid_data(job, error.to_string())),
     })
+}
+
+fn no_media(job: &PackagerJob) -> MediaError {
+    MediaError::NoMedia { stream: job.stream.clone() }
+}
+
+fn invalid_data(job: &PackagerJob, reason: String) -> MediaError {
+    MediaError::InvalidData { stream: job.stream.clone(), container: job.format.container, reason }
 }
 
 /// Whether a stream's header alone gives what stream copy into DASH needs. H.264 and AAC/Opus carry
@@ -259,14 +305,11 @@ fn check_opus_header(job: &PackagerJob, input: &ChunkInput, index: usize) -> Res
     if header.len() >= OPUS_HEAD_BYTES && header.starts_with(b"OpusHead") {
         return Ok(());
     }
-    Err(MediaError::InvalidData {
-        stream: job.stream.clone(),
-        container: job.format.container,
-        reason: format!(
-            "its Opus track's header is not a valid OpusHead ({OPUS_HEAD_BYTES} or more bytes starting \"OpusHead\"; got {} bytes)",
-            header.len()
-        ),
-    })
+    let reason = format!(
+        "its Opus track's header is not a valid OpusHead ({OPUS_HEAD_BYTES} or more bytes starting \"OpusHead\"; got {} bytes)",
+        header.len()
+    );
+    Err(invalid_data(job, reason))
 }
 
 pub(super) fn codec_name(id: codec::Id) -> String {

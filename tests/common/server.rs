@@ -169,6 +169,23 @@ impl Server {
 }
 
 impl Server {
+    /// Waits (bounded) until the server has read `bytes` bytes of `stream`'s presentation off the
+    /// socket: bytes still in the kernel's buffers when a test resets the connection are discarded by
+    /// the kernel, never received.
+    pub fn wait_until_received(&self, stream: &str, bytes: usize) {
+        for _ in 0..200 {
+            let listing: serde_json::Value = self.get("/api/streams").into_json().unwrap();
+            let entry = listing.as_array().unwrap().iter().find(|s| s["stream"] == stream).cloned();
+            if entry.is_some_and(|e| e["bytesReceived"] == bytes as u64) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the server did not read all {bytes} bytes of stream {stream}");
+    }
+}
+
+impl Server {
     /// The server process's resident memory, from /proc.
     pub fn rss_bytes(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
