@@ -89,12 +89,7 @@ fn after_the_grace_period_the_next_publisher_starts_a_new_presentation() {
     viewer.expect("ended", WAIT);
     let old_tags = tags(&server, "late");
 
-    let mut again = Client::publish(&server, "late");
-    again.start(MIME);
-    again.expect("accepted", WAIT);
-    again.send_bytes(&data);
-    again.stop();
-    again.expect("ended", WAIT);
+    Client::publish_whole(&server, "late", MIME, &data);
     viewer.expect("ended", WAIT);
     assert_eq!(types(&viewer), ["manifest_ready", "ended", "manifest_ready", "ended"]);
     assert!(tags(&server, "late").is_disjoint(&old_tags), "new segment names");
@@ -118,12 +113,16 @@ fn coming_back_with_another_format_is_refused_and_the_stream_still_waits() {
     assert_eq!(error["code"], "unsupported_media", "{error}");
     assert!(error["message"].as_str().unwrap().contains("same format"), "{error}");
 
-    let mut right = Client::publish(&server, "same");
-    right.start(MIME);
-    right.expect("accepted", WAIT);
-    right.send_bytes(&data);
-    right.stop();
-    right.expect("ended", WAIT);
+    Client::publish_whole(&server, "same", MIME, &data);
+}
+
+/// Starts publishing `recording` to `stream`, and resets the connection 100 bytes in, inside the header.
+fn lose_inside_header(server: &Server, stream: &str, recording: &[u8]) {
+    let mut publisher = Client::publish(server, stream);
+    publisher.start(MIME);
+    publisher.expect("accepted", WAIT);
+    publisher.send_bytes(&recording[..100]);
+    publisher.reset();
 }
 
 #[test]
@@ -131,11 +130,7 @@ fn a_publisher_lost_inside_its_header_may_come_back_and_start_over() {
     let server = Server::start(&["--reconnect-grace", "5"]);
     let mut viewer = Client::watch(&server, "early");
     let data = std::fs::read(fixture("h264-opus.mkv")).unwrap();
-    let mut publisher = Client::publish(&server, "early");
-    publisher.start(MIME);
-    publisher.expect("accepted", WAIT);
-    publisher.send_bytes(&data[..100]);
-    publisher.reset();
+    lose_inside_header(&server, "early", &data);
     std::thread::sleep(Duration::from_millis(300));
     let waiting: serde_json::Value = server.get("/api/streams").into_json().unwrap();
     assert_eq!(waiting[0]["state"], "starting", "{waiting}");
@@ -147,12 +142,7 @@ fn a_publisher_lost_inside_its_header_may_come_back_and_start_over() {
     assert_eq!(error["code"], "unsupported_media", "{error}");
 
     // The recording starts over: the 100 bytes of the lost header are not part of it.
-    let mut again = Client::publish(&server, "early");
-    again.start(MIME);
-    again.expect("accepted", WAIT);
-    again.send_bytes(&data);
-    again.stop();
-    again.expect("ended", WAIT);
+    Client::publish_whole(&server, "early", MIME, &data);
     viewer.expect("ended", WAIT);
     assert_eq!(types(&viewer), ["manifest_ready", "ended"]);
     let scratch = tempfile::tempdir().unwrap();
@@ -165,11 +155,7 @@ fn a_publisher_lost_inside_its_header_who_does_not_come_back_is_told_to_viewers(
     let server = Server::start(&["--reconnect-grace", "1"]);
     let mut viewer = Client::watch(&server, "gone");
     let data = std::fs::read(fixture("h264-opus.mkv")).unwrap();
-    let mut publisher = Client::publish(&server, "gone");
-    publisher.start(MIME);
-    publisher.expect("accepted", WAIT);
-    publisher.send_bytes(&data[..100]);
-    publisher.reset();
+    lose_inside_header(&server, "gone", &data);
     let error = viewer.expect("error", WAIT);
     assert_eq!(error["code"], "invalid_data", "{error}");
     let message = error["message"].as_str().unwrap();
