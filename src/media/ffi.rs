@@ -114,6 +114,13 @@ pub struct OpenFailure {
     pub input_end: Option<InputEnd>,
 }
 
+impl OpenFailure {
+    /// `error`, with what `source` had seen when it happened.
+    pub fn with_source(error: Error, source: &ChunkSource) -> OpenFailure {
+        OpenFailure { error, refusal: source.refusal(), input_end: source.end() }
+    }
+}
+
 impl From<Error> for OpenFailure {
     fn from(error: Error) -> OpenFailure {
         OpenFailure { error, refusal: None, input_end: None }
@@ -173,8 +180,7 @@ pub fn open_chunk_input(
     };
     let (result, unused) = opened;
     if result < 0 {
-        let source = avio.source();
-        return Err(OpenFailure { error: Error::from(result), refusal: source.refusal(), input_end: source.end() });
+        return Err(OpenFailure::with_source(Error::from(result), avio.source()));
     }
     // SAFETY: `avformat_open_input` succeeded, so `context` is an open input we now own.
     let input = ChunkInput { input: unsafe { Input::wrap(context) }, avio };

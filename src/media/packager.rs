@@ -150,11 +150,7 @@ fn open_input(job: &PackagerJob, chunks: Receiver<Feed>) -> Result<ChunkInput, O
             header_suffices(parameters.medium(), parameters.id(), ffi::known_parameters(&parameters))
         });
         if !header_suffices {
-            ffi::find_stream_info(&mut input).map_err(|error| ffi::OpenFailure {
-                error,
-                refusal: input.source().refusal(),
-                input_end: input.source().end(),
-            })?;
+            ffi::find_stream_info(&mut input).map_err(|error| ffi::OpenFailure::with_source(error, input.source()))?;
         }
         Ok(input)
     });
