@@ -1,5 +1,5 @@
 //! Inputs the `packager` fuzz target (fuzz/) found crashing, published to the real server. Each one
-//! used to kill the whole server process (SIGFPE inside FFmpeg 5.1's dash muxer) or lose a track; now
+//! used to kill the whole server process (SIGFPE inside FFmpeg 5.1's dash muxer), lose a track or leak; now
 //! each gets its stream's proper end and the server carries on.
 //!
 //! The fixtures are raw-mode fuzz inputs (fuzz/src/packager.rs): byte 0 picks the mimeType, low latency
@@ -81,4 +81,11 @@ fn a_first_segment_of_one_frame_is_flushed_without_a_crash() {
 #[test]
 fn an_opus_track_without_its_opushead_is_invalid_data_not_silently_dropped_audio() {
     replay("packager-opus-short-extradata-leak.bin", Outcome::InvalidData("OpusHead"));
+}
+
+#[test]
+fn an_opushead_cut_before_its_channel_mapping_table_is_invalid_data_not_a_leak() {
+    // A second Opus track whose header names mapping family 1 without the table: `dOps` could not be
+    // written for it when the presentation ended, and FFmpeg leaked its size-probe buffer.
+    replay("packager-opus-mapping-table-cut-leak.bin", Outcome::InvalidData("channel mapping family"));
 }

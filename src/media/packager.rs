@@ -290,22 +290,38 @@ fn open_output(job: &PackagerJob, input: &ChunkInput) -> Result<(Output, Routes,
     Ok((output, routes, start))
 }
 
-/// Length of an `OpusHead` (RFC 7845), which the MP4 muxer needs to write `dOps`.
+/// Length of an `OpusHead` (RFC 7845) without a channel mapping table.
 const OPUS_HEAD_BYTES: usize = 19;
 
-/// An Opus track must bring its `OpusHead`: without it the MP4 muxer drops every packet of the track
-/// (and leaks), so the publisher would be told all is well while the audio is lost.
+/// An Opus track must bring a whole `OpusHead`: without it the MP4 muxer drops every packet of the
+/// track (and leaks), or fails to write `dOps` when the presentation ends (and leaks), so the
+/// publisher would be told all is well while the audio is lost.
 fn check_opus_header(job: &PackagerJob, input: &ChunkInput, index: usize) -> Result<(), MediaError> {
     let parameters = input.stream(index).expect("index from streams()").parameters();
-    let header = ffi::extradata(&parameters);
-    if header.len() >= OPUS_HEAD_BYTES && header.starts_with(b"OpusHead") {
-        return Ok(());
+    match opus_head_problem(ffi::extradata(&parameters)) {
+        None => Ok(()),
+        Some(problem) => Err(invalid_data(job, format!("its Opus track's header (OpusHead) {problem}"))),
     }
-    let reason = format!(
-        "its Opus track's header is not a valid OpusHead ({OPUS_HEAD_BYTES} or more bytes starting \"OpusHead\"; got {} bytes)",
-        header.len()
-    );
-    Err(invalid_data(job, reason))
+}
+
+/// What is wrong with an `OpusHead`, if anything: RFC 7845 section 5.1, as far as `dOps` needs it.
+fn opus_head_problem(header: &[u8]) -> Option<String> {
+    if header.len() < OPUS_HEAD_BYTES || !header.starts_with(b"OpusHead") {
+        return Some(format!("must be {OPUS_HEAD_BYTES} or more bytes starting \"OpusHead\"; got {} bytes", header.len()));
+    }
+    let channels = usize::from(header[9]);
+    let mapping_family = header[18];
+    if channels == 0 {
+        return Some("says 0 channels".to_string());
+    }
+    // Any family but 0 carries a table: stream count, coupled count, one byte per channel.
+    let needed = if mapping_family == 0 { OPUS_HEAD_BYTES } else { OPUS_HEAD_BYTES + 2 + channels };
+    (header.len() < needed).then(|| {
+        format!(
+            "is cut short: channel mapping family {mapping_family} with {channels} channels needs {needed} bytes; got {}",
+            header.len()
+        )
+    })
 }
 
 pub(super) fn codec_name(id: codec::Id) -> String {
@@ -322,6 +338,27 @@ mod tests {
 
     fn video(width: i32, extradata_len: i32, pixel_format_known: bool) -> ffi::KnownParameters {
         ffi::KnownParameters { width, height: width, pixel_format_known, extradata_len, ..Default::default() }
+    }
+
+    #[test]
+    fn an_opus_head_needs_its_channel_mapping_table_unless_family_0() {
+        let mut stereo = b"OpusHead".to_vec();
+        stereo.extend([1, 2, 0x38, 0x01, 0x80, 0xBB, 0, 0, 0, 0, 0]);
+        assert_eq!(opus_head_problem(&stereo), None);
+        assert!(opus_head_problem(&stereo[..18]).unwrap().contains("got 18 bytes"));
+        assert!(opus_head_problem(b"OpusTags\x01\x02\x38\x01\x80\xBB\0\0\0\0\0").is_some());
+
+        let mut surround = stereo.clone();
+        surround[9] = 6;
+        surround[18] = 1;
+        let problem = opus_head_problem(&surround).expect("family 1 without its table");
+        assert!(problem.contains("family 1") && problem.contains("needs 27 bytes"), "{problem}");
+        surround.extend([4, 2, 0, 4, 1, 2, 3, 5]);
+        assert_eq!(opus_head_problem(&surround), None);
+
+        let mut silent = stereo.clone();
+        silent[9] = 0;
+        assert_eq!(opus_head_problem(&silent).as_deref(), Some("says 0 channels"));
     }
 
     #[test]
