@@ -53,6 +53,10 @@ fn replay(name: &str, expected: Outcome) {
             assert_eq!(error["code"], "invalid_data", "{name}: {error}");
             let message = error["message"].as_str().unwrap();
             assert!(message.contains("replay") && message.contains(says), "{name}: {message}");
+            let unfinished: Vec<_> = std::fs::read_dir(server.stream_dir("replay"))
+                .map(|dir| dir.map(|e| e.unwrap().file_name()).filter(|n| n.to_string_lossy().ends_with(".tmp")).collect())
+                .unwrap_or_default();
+            assert!(unfinished.is_empty(), "{name}: a failed stream left unfinished files {unfinished:?}");
         }
     }
     assert_eq!(server.get("/healthz").status(), 200, "{name}: the server died; log:\n{}", server.log());
@@ -88,4 +92,11 @@ fn an_opushead_cut_before_its_channel_mapping_table_is_invalid_data_not_a_leak()
     // A second Opus track whose header names mapping family 1 without the table: `dOps` could not be
     // written for it when the presentation ended, and FFmpeg leaked its size-probe buffer.
     replay("packager-opus-mapping-table-cut-leak.bin", Outcome::InvalidData("channel mapping family"));
+}
+
+#[test]
+fn a_failed_presentation_leaves_no_unfinished_segment_behind() {
+    // VP8 with an empty first (Opus) track: no trailer can be written, and the WebM segment the muxer
+    // had begun stayed as a `.tmp` that nothing would ever finish.
+    replay("packager-empty-first-track-leaves-tmp.bin", Outcome::InvalidData("never carried a frame"));
 }

@@ -91,6 +91,20 @@ fn tag_ok(tag: &str) -> Option<()> {
     ok.then_some(())
 }
 
+/// Deletes the muxer's unfinished files (`<name>.tmp`) from a presentation that ended without its
+/// trailer: they will never be completed, so no request may wait on them. Returns how many went.
+pub fn remove_unfinished(dir: &std::path::Path) -> std::io::Result<usize> {
+    let mut removed = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_file() && entry.file_name().to_string_lossy().ends_with(".tmp") {
+            std::fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 /// A new presentation tag: the current time in milliseconds, base 36 (8 characters until 2059).
 pub fn new_presentation_tag() -> String {
     let millis = std::time::SystemTime::now()

@@ -13,7 +13,7 @@ use super::chunks::{ChunkSource, Feed, InputEnd};
 use super::copier::{Copier, capture_start};
 use super::dash_options::{self, SegmentType};
 use super::ffi::{self, ChunkInput};
-use super::{Connection, MANIFEST, MediaError, PackagerEvent, PackagerJob, StartInfo, Summary, TrackInfo};
+use super::{Connection, MANIFEST, MediaError, PackagerEvent, PackagerJob, StartInfo, Summary, TrackInfo, files};
 
 /// How many recorder bytes libavformat may read to learn the tracks when the header is not enough.
 /// Small, because every byte read before the muxer starts delays its clock; 32 KiB covers a
@@ -76,6 +76,13 @@ pub(super) fn run(job: &PackagerJob, connections: Receiver<Connection>, on_event
         .check_finishable()
         .and_then(|()| copier.push_out_held_back(&mut output))
         .and_then(|()| output.write_trailer().map_err(|e| output_error(job, e)));
+    if trailer.is_err() {
+        match files::remove_unfinished(&job.dir) {
+            Ok(0) => {}
+            Ok(n) => log::debug!("stream {}: removed {n} unfinished files", job.stream),
+            Err(e) => log::warn!("stream {}: removing unfinished files from {}: {e}", job.stream, job.dir.display()),
+        }
+    }
     let summary = Summary { duration_seconds: copier.end_seconds, packets: copier.packets, bytes_in };
     let event = match (error, trailer) {
         (None, Ok(())) => PackagerEvent::Finished(summary),
