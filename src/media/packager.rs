@@ -20,6 +20,9 @@ use super::{Connection, MANIFEST, MediaError, PackagerEvent, PackagerJob, StartI
 /// recorder's header and first frames.
 const PROBE_BYTES: &str = "32768";
 
+/// Most memory the demuxer may use for its seek index, per track (it thins the index out beyond this).
+const INDEX_BYTES: &str = "1024";
+
 /// Containers the demuxer may accept, whatever the publisher claims.
 const FORMAT_WHITELIST: &str = "matroska,webm,mov,mp4";
 
@@ -144,6 +147,9 @@ fn open_input(job: &PackagerJob, chunks: Receiver<Feed>) -> Result<ChunkInput, O
     // Matroska stores no dts; libavformat would decode ~7 H.264 frames (~0.25 s of waiting, which would
     // stay as latency) to guess the reordering delay. Our timestamp repair fills dts instead.
     options.set("max_ts_probe", "1");
+    // The Matroska demuxer indexes every keyframe, and every audio frame is one: 24 bytes per Opus frame,
+    // up to 1 MiB per track by default, for seeking, which a live input never does.
+    options.set("indexmem", INDEX_BYTES);
     options.set("format_whitelist", FORMAT_WHITELIST);
     // The input is our own AVIOContext: no protocol (file, http...) may ever be opened from it.
     options.set("protocol_whitelist", "none");
