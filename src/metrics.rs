@@ -21,6 +21,8 @@ pub struct Metrics {
     pub viewers: AtomicU64,
     /// Segment requests answered while the segment was still being written.
     pub in_progress_segments_served: AtomicU64,
+    /// GETs of media segments, finished or in progress: what an HTTP cache in front should collapse.
+    pub segment_requests: AtomicU64,
 }
 
 impl Metrics {
@@ -57,6 +59,13 @@ impl Metrics {
             "Segments streamed while still being written.",
             "counter",
             get(&self.in_progress_segments_served),
+        );
+        counter(
+            &mut out,
+            "livedash_segment_requests_total",
+            "GET requests for media segments (finished or in progress).",
+            "counter",
+            get(&self.segment_requests),
         );
         let mut states = [("starting", 0u64), ("live", 0), ("ended", 0), ("failed", 0)];
         for (_, status) in registry.list() {

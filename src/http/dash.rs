@@ -42,6 +42,9 @@ pub async fn file(request: HttpRequest, path: web::Path<(String, String)>, state
     let Some(kind) = DashFile::parse(&name) else {
         return text(actix_web::http::StatusCode::NOT_FOUND, format!("stream {stream} has no file {name:?}\n"));
     };
+    if matches!(kind, DashFile::Media { .. }) {
+        Metrics::add(&state.metrics.segment_requests, 1);
+    }
     let audio = is_audio_representation(&state, &stream, kind);
     let path = state.registry.stream_dir(&stream).join(&name);
     match open(path.clone()).await {
