@@ -2,7 +2,7 @@
 //!
 //! The data path, one module each: [`ingest`] (WebSocket publish sessions) → [`media`] (the packager
 //! thread, libavformat in-process) → [`streams`] (registry, file watcher, events for pages) →
-//! [`http`] (routes, DASH files, pages).
+//! [`delivery`] (the live edge in memory, fanned out) → [`http`] (routes, DASH files, pages).
 
 pub mod config;
 pub mod error_code;
@@ -12,5 +12,6 @@ pub mod protocol;
 pub mod streams;
 pub mod ingest;
 pub mod metrics;
+pub mod delivery;
 pub mod http;
 pub mod server;

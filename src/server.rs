@@ -42,6 +42,7 @@ pub async fn run(config: Config) -> std::io::Result<()> {
         App::new()
             .app_data(state.clone())
             .wrap(http::cors())
+            .wrap(http::public_headers())
             .wrap(request_log())
             .configure(http::routes)
     })

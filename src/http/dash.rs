@@ -1,146 +1,269 @@
-//! `GET /dash/{stream}/{file}`: the DASH and HLS files of a stream.
+//! `GET /dash/{stream}/{file}` (and `HEAD`): the DASH files of a stream.
 //!
 //! Only names the muxer writes are served ([`DashFile`]); anything else is a 404 before the file system
 //! is touched, and symbolic links are never followed (neither a stream folder that is a link nor a
-//! file that is one), so nothing outside the media folder can be reached. Files are opened first and
-//! their size taken from the open handle, so a manifest being replaced (written as `.tmp`, then
-//! renamed) is always served whole, old or new. Manifests and
-//! playlists are `no-cache`; segments never change once written, so they are cached as immutable
-//! (their names carry a per-presentation tag, so a reused stream id never hits an old segment).
+//! file that is one), so nothing outside the media folder can be reached.
 //!
-//! While a stream is live, a segment that is not finished yet is not a 404: a request for it waits
-//! (about one segment duration at most) for the muxer to start it, then streams it as it is written
-//! ([`super::in_progress`]). That is what lets a low-latency player start a segment early.
+//! Finished files are answered from memory ([`crate::delivery::cache`]: one `lstat`, no open, no
+//! thread-pool hop); a miss reads the file once on the blocking pool and keeps it. A manifest being
+//! replaced (written as `.tmp`, then renamed) is always served whole, old or new. Single byte ranges
+//! (`bytes=A-B`, `A-`, `-N`) are honoured. Caching: segments never change once written (their names
+//! carry a per-presentation tag), so they are `immutable`; manifests are true for about a second; a
+//! 404 is `no-store`, since the file may exist a moment later.
+//!
+//! While a stream is live, a segment at its live edge that is not finished yet is not a 404: a request
+//! for it waits (about one segment duration at most) for the muxer to start it, then streams it as it
+//! is written, from the one shared copy ([`crate::delivery::live`]); far-off numbers and other
+//! presentations' names are 404 at once.
 
-use std::fs::File;
 use std::io;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use actix_files::NamedFile;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::http::{Method, StatusCode};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
+use bytes::Bytes;
+use tokio::time::Instant;
 
 use super::AppState;
-use super::in_progress::{self, Found};
+use crate::delivery::cache::{self, Cached, FileCache, Identity};
+use crate::delivery::folder::Lookup;
+use crate::delivery::live::LiveSegment;
+use crate::delivery::range::{self, ByteRange};
+use crate::delivery::{body, open_no_follow};
 use crate::media::files::DashFile;
 use crate::metrics::Metrics;
 use crate::stream_id::StreamId;
 
+/// Segments, finished or in progress: any cache may keep them for good (an in-progress response that
+/// can't be completed is aborted, so no cache ever stores a truncated one).
 const SEGMENT_CACHE: &str = "public, max-age=31536000, immutable";
-const MANIFEST_CACHE: &str = "no-cache";
+/// Manifests change with every segment (and a stream id may be published again): a cache may reuse
+/// one for a second, which collapses a crowd's reloads without making players fall behind.
+const MANIFEST_CACHE: &str = "public, max-age=1";
+/// A missing file may appear a moment later: no cache may remember the 404.
+const NOT_FOUND_CACHE: &str = "no-store";
 
-fn text(status: actix_web::http::StatusCode, body: String) -> HttpResponse {
-    HttpResponse::build(status).content_type("text/plain; charset=utf-8").body(body)
+/// Added to a segment duration when waiting for a segment, for clock differences between players and us.
+const WAIT_SLACK: Duration = Duration::from_secs(1);
+
+/// How a request for one file is answered, with what it needs to know about it.
+struct Request<'a> {
+    http: &'a HttpRequest,
+    state: &'a AppState,
+    stream: StreamId,
+    name: String,
+    kind: DashFile,
+    path: PathBuf,
 }
 
 pub async fn file(request: HttpRequest, path: web::Path<(String, String)>, state: web::Data<AppState>) -> HttpResponse {
     let (stream, name) = path.into_inner();
     let stream = match StreamId::parse(&stream) {
         Ok(stream) => stream,
-        Err(e) => return text(actix_web::http::StatusCode::BAD_REQUEST, format!("{e}\n")),
+        Err(e) => return text(StatusCode::BAD_REQUEST, format!("{e}\n")),
     };
     let Some(kind) = DashFile::parse(&name) else {
-        return text(actix_web::http::StatusCode::NOT_FOUND, format!("stream {stream} has no file {name:?}\n"));
+        return not_found(&stream, &name);
     };
-    if matches!(kind, DashFile::Media { .. }) {
+    if matches!(kind, DashFile::Media { .. }) && request.method() == Method::GET {
         Metrics::add(&state.metrics.segment_requests, 1);
     }
-    let audio = is_audio_representation(&state, &stream, kind);
     let path = state.registry.stream_dir(&stream).join(&name);
-    match open(path.clone()).await {
-        Ok((file, path)) => serve(&request, file, path, kind, audio),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => not_finished(&request, &state, &stream, &name, path, kind, audio).await,
+    let request = Request { http: &request, state: &state, stream, name, kind, path };
+    let cache = state.registry.media_watcher().cache();
+    if let Some(cached) = cache.get(&request.path) {
+        return request.finished(cached);
+    }
+    match load(cache, request.path.clone()).await {
+        Ok(Loaded::Memory(cached)) => request.finished(cached),
+        Ok(Loaded::Large(file)) => request.large(file),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => request.not_finished().await,
         Err(e) => {
-            log::error!("stream {stream}: reading {name}: {e}");
-            text(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR, format!("stream {stream}: could not read {name}\n"))
+            log::error!("stream {}: reading {}: {e}", request.stream, request.name);
+            text(StatusCode::INTERNAL_SERVER_ERROR, format!("stream {}: could not read {}\n", request.stream, request.name))
         }
     }
 }
 
-/// A segment of a live stream that isn't finished: wait for it to start, then stream it as it grows.
-async fn not_finished(
-    request: &HttpRequest,
-    state: &AppState,
-    stream: &StreamId,
-    name: &str,
-    path: PathBuf,
-    kind: DashFile,
-    audio: bool,
-) -> HttpResponse {
-    let not_found = || text(actix_web::http::StatusCode::NOT_FOUND, format!("stream {stream} has no file {name} (yet)\n"));
-    let changes = match (kind.is_segment(), state.registry.file_changes(stream)) {
-        (true, Some(changes)) => changes,
-        _ => return not_found(),
-    };
-    let segment = state.config.segment_duration;
-    let wait_deadline = tokio::time::Instant::now() + segment + WAIT_SLACK;
-    match in_progress::wait_for_segment(&path, changes.clone(), wait_deadline).await {
-        Found::Finished => match open(path).await {
-            Ok((file, path)) => serve(request, file, path, kind, audio),
-            Err(_) => not_found(),
-        },
-        Found::InProgress(file) => {
-            Metrics::add(&state.metrics.in_progress_segments_served, 1);
-            // A segment lasts about `segment` but ends on a keyframe, and while its publisher is away
-            // (up to the reconnect grace) it stays open: ending the response sooner would hand the
-            // player a cut-off segment as if it were complete.
-            let deadline = tokio::time::Instant::now() + segment * 4 + state.config.reconnect_grace + WAIT_SLACK;
-            HttpResponse::Ok()
-                .content_type(kind.content_type(audio))
-                // Not `immutable`: if this response is cut short, no cache may keep it.
-                .insert_header((header::CACHE_CONTROL, "no-cache"))
-                .streaming(in_progress::stream_growing(file, path, changes, deadline))
+impl Request<'_> {
+    /// A segment of a live stream that isn't finished: wait at the live edge for it to start, then
+    /// stream it as it grows.
+    async fn not_finished(&self) -> HttpResponse {
+        let folder = match (self.kind.is_segment(), self.state.registry.live_folder(&self.stream)) {
+            (true, Some(folder)) => folder,
+            _ => return not_found(&self.stream, &self.name),
+        };
+        let deadline = Instant::now() + self.state.config.segment_duration + WAIT_SLACK;
+        loop {
+            match folder.lookup(&self.name) {
+                Lookup::Live(segment) => return self.in_progress(segment),
+                Lookup::Finished => return self.reload().await,
+                Lookup::NotComing => return not_found(&self.stream, &self.name),
+                Lookup::Wait(mut wake) => match tokio::time::timeout_at(deadline, wake.changed()).await {
+                    Ok(_) => {}
+                    Err(_) => return not_found(&self.stream, &self.name),
+                },
+            }
         }
-        Found::Missing => not_found(),
+    }
+
+    /// The file appeared while we waited: serve it from the cache or disk.
+    async fn reload(&self) -> HttpResponse {
+        let cache = self.state.registry.media_watcher().cache();
+        if let Some(cached) = cache.get(&self.path) {
+            return self.finished(cached);
+        }
+        match load(cache, self.path.clone()).await {
+            Ok(Loaded::Memory(cached)) => self.finished(cached),
+            Ok(Loaded::Large(file)) => self.large(file),
+            Err(_) => not_found(&self.stream, &self.name),
+        }
+    }
+
+    /// A finished file from memory: whole, a byte range of it, or "not modified".
+    fn finished(&self, cached: Cached) -> HttpResponse {
+        let etag = cached.identity.etag();
+        if self.http.headers().get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == etag.as_bytes()) {
+            return self.file_headers(HttpResponse::NotModified(), &etag).finish();
+        }
+        let len = cached.bytes.len() as u64;
+        let Some(range) = self.range() else {
+            return self.file_headers(HttpResponse::Ok(), &etag).body(cached.bytes);
+        };
+        match range.resolve(len) {
+            Some((first, last)) => {
+                let mut partial = self.file_headers(HttpResponse::PartialContent(), &etag);
+                partial.insert_header((header::CONTENT_RANGE, format!("bytes {first}-{last}/{len}")));
+                partial.body(cached.bytes.slice(first as usize..=last as usize))
+            }
+            None => HttpResponse::RangeNotSatisfiable()
+                .insert_header((header::CONTENT_RANGE, format!("bytes */{len}")))
+                .insert_header((header::CACHE_CONTROL, NOT_FOUND_CACHE))
+                .finish(),
+        }
+    }
+
+    /// The headers of every answer from a finished file.
+    fn file_headers(&self, mut response: HttpResponseBuilder, etag: &str) -> HttpResponseBuilder {
+        let cache = if self.kind.is_segment() { SEGMENT_CACHE } else { MANIFEST_CACHE };
+        response
+            .content_type(self.content_type())
+            .insert_header((header::CACHE_CONTROL, cache))
+            .insert_header((header::ETAG, etag))
+            .insert_header((header::ACCEPT_RANGES, "bytes"));
+        response
+    }
+
+    /// A file too large to keep in memory, through actix-files (ranges, validators).
+    fn large(&self, file: std::fs::File) -> HttpResponse {
+        let named = match NamedFile::from_file(file, self.path.clone()) {
+            Ok(named) => named,
+            Err(e) => return text(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")),
+        };
+        let mut response = named
+            .set_content_type(self.content_type().parse().expect("static MIME types parse"))
+            .disable_content_disposition()
+            .into_response(self.http);
+        let cache = if self.kind.is_segment() { SEGMENT_CACHE } else { MANIFEST_CACHE };
+        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+        response
+    }
+
+    /// A segment being written, streamed from the shared copy as the muxer writes it (a range of it
+    /// for `Range`: `206` with an unknown complete length).
+    fn in_progress(&self, segment: std::sync::Arc<LiveSegment>) -> HttpResponse {
+        let (start, last, mut response) = match self.range() {
+            Some(ByteRange::From { start, end }) => {
+                let mut partial = HttpResponse::PartialContent();
+                let last = end.map_or("*".to_string(), |end| end.to_string());
+                partial.insert_header((header::CONTENT_RANGE, format!("bytes {start}-{last}/*")));
+                (start, end, partial)
+            }
+            // A suffix of a file whose end is not known yet: not satisfiable now.
+            Some(ByteRange::Suffix(_)) => {
+                return HttpResponse::RangeNotSatisfiable()
+                    .insert_header((header::CONTENT_RANGE, "bytes */*"))
+                    .insert_header((header::CACHE_CONTROL, NOT_FOUND_CACHE))
+                    .finish();
+            }
+            None => (0, None, HttpResponse::Ok()),
+        };
+        response
+            .content_type(self.content_type())
+            .insert_header((header::CACHE_CONTROL, SEGMENT_CACHE))
+            .insert_header((header::ACCEPT_RANGES, "bytes"));
+        if self.http.method() == Method::HEAD {
+            return response.streaming(futures_util::stream::empty::<io::Result<Bytes>>());
+        }
+        Metrics::add(&self.state.metrics.in_progress_segments_served, 1);
+        // A segment lasts about `segment` but ends on a keyframe, and while its publisher is away (up
+        // to the reconnect grace) it stays open: the response is aborted only past all of that.
+        let config = &self.state.config;
+        let deadline = Instant::now() + config.segment_duration * 4 + config.reconnect_grace + WAIT_SLACK;
+        let label = format!("stream {}: {}", self.stream, self.name);
+        response.streaming(body::stream(segment, start, last, deadline, label))
+    }
+
+    /// The single byte range asked for, if any.
+    fn range(&self) -> Option<ByteRange> {
+        self.http.headers().get(header::RANGE).and_then(|v| v.to_str().ok()).and_then(range::parse)
+    }
+
+    /// WebM segments of an audio track are `audio/webm`; the registry knows which representation is audio.
+    fn content_type(&self) -> &'static str {
+        let audio = match self.kind {
+            DashFile::Init { webm: true, rep } | DashFile::Media { webm: true, rep, .. } => self
+                .state
+                .registry
+                .status(&self.stream)
+                .and_then(|status| status.tracks.get(rep as usize).map(|t| t.kind == "audio"))
+                .unwrap_or(false),
+            _ => false,
+        };
+        self.kind.content_type(audio)
     }
 }
 
-/// Added to a segment duration when waiting for a segment, for clock differences between players and us.
-const WAIT_SLACK: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// Opens a file off the async executor, without following links.
-async fn open(path: PathBuf) -> io::Result<(File, PathBuf)> {
-    web::block(move || open_no_follow(&path).map(|file| (file, path))).await.map_err(io::Error::other)?
+/// A file read from disk: in memory (and now in the cache), or too large to keep.
+enum Loaded {
+    Memory(Cached),
+    Large(std::fs::File),
 }
 
-/// Opens `path` (a file in a stream folder) for reading, refusing symbolic links: the file must not be
-/// one (`O_NOFOLLOW`) and neither may its folder be. A refused link reads as "not found".
-pub fn open_no_follow(path: &std::path::Path) -> io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let folder = path.parent().ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
-    if !std::fs::symlink_metadata(folder)?.is_dir() {
-        return Err(io::ErrorKind::NotFound.into());
-    }
-    let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(path).map_err(|e| {
-        if e.raw_os_error() == Some(libc::ELOOP) { io::ErrorKind::NotFound.into() } else { e }
-    })?;
-    if !file.metadata()?.is_file() {
-        return Err(io::ErrorKind::NotFound.into());
-    }
-    Ok(file)
+/// Opens `path` without following links and, if it is small enough, reads it into the cache; on the
+/// blocking pool (a miss is the only time a request touches file contents).
+async fn load(cache: &std::sync::Arc<FileCache>, path: PathBuf) -> io::Result<Loaded> {
+    let cache = std::sync::Arc::clone(cache);
+    web::block(move || {
+        let mut file = open_no_follow(&path)?;
+        let identity = Identity::of(&file.metadata()?);
+        if identity.len() > cache::MAX_FILE_BYTES {
+            return Ok(Loaded::Large(file));
+        }
+        let mut contents = Vec::with_capacity(identity.len() as usize);
+        io::Read::read_to_end(&mut file, &mut contents)?;
+        if contents.len() as u64 != identity.len() {
+            // Changed while we read (never for the muxer's files): serve what we read, keep nothing.
+            return Ok(Loaded::Memory(Cached { bytes: Bytes::from(contents), identity }));
+        }
+        let bytes = Bytes::from(contents);
+        cache.insert(path, bytes.clone(), identity);
+        Ok(Loaded::Memory(Cached { bytes, identity }))
+    })
+    .await
+    .map_err(io::Error::other)?
 }
 
-/// A finished file, through actix-files (ranges, validators, HEAD).
-fn serve(request: &HttpRequest, file: File, path: PathBuf, kind: DashFile, audio: bool) -> HttpResponse {
-    let named = match NamedFile::from_file(file, path) {
-        Ok(named) => named,
-        Err(e) => return text(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")),
-    };
-    let mut response = named
-        .set_content_type(kind.content_type(audio).parse().expect("static MIME types parse"))
-        .disable_content_disposition()
-        .into_response(request);
-    let cache = if kind.is_segment() { SEGMENT_CACHE } else { MANIFEST_CACHE };
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
-    response
+fn not_found(stream: &StreamId, name: &str) -> HttpResponse {
+    HttpResponse::NotFound()
+        .content_type("text/plain; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, NOT_FOUND_CACHE))
+        .body(format!("stream {stream} has no file {name:?} (yet)\n"))
 }
 
-/// WebM segments of an audio track are `audio/webm`; the registry knows which representation is audio.
-fn is_audio_representation(state: &AppState, stream: &StreamId, kind: DashFile) -> bool {
-    let Some(rep) = kind.representation() else { return false };
-    state
-        .registry
-        .status(stream)
-        .and_then(|status| status.tracks.get(rep as usize).map(|t| t.kind == "audio"))
-        .unwrap_or(false)
+fn text(status: StatusCode, body: String) -> HttpResponse {
+    HttpResponse::build(status).content_type("text/plain; charset=utf-8").body(body)
 }

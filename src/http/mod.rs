@@ -1,19 +1,22 @@
 //! http — everything actix-web serves, on one port:
 //! pages ([`pages`]: `/`, `/watch/{stream}`, `/assets/...`), the WebSockets ([`sockets`]:
 //! `/ws/publish/{stream}`, `/ws/watch/{stream}`), the DASH/HLS files ([`dash`]: `/dash/{stream}/{file}`)
-//! and the small API ([`api`]: `/time`, `/healthz`, `/metrics`, `/api/streams`). Any origin may GET
-//! (CORS), with `Date` exposed for players' clock sync.
+//! and the small API ([`api`]: `/time`, `/healthz`, `/metrics`, `/api/streams`). Every route answers
+//! `HEAD` as it answers `GET` (CDNs, players and health checkers send it). Any origin may GET: every
+//! response says `Access-Control-Allow-Origin: *`, whether or not the request had an `Origin`, and
+//! never `Vary: Origin`, so one cached copy serves every site that embeds the player; `Date` is
+//! exposed for players' clock sync.
 
 pub mod api;
 pub mod dash;
-pub mod in_progress;
 pub mod pages;
 pub mod sockets;
 
 use std::sync::Arc;
 
 use actix_cors::Cors;
-use actix_web::web;
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{guard, web};
 
 use crate::config::Config;
 use crate::ingest::session::IngestContext;
@@ -32,24 +35,43 @@ pub struct AppState {
 
 /// Registers every route of the contract.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(pages::publisher))
-        .route("/watch/{stream}", web::get().to(pages::viewer))
-        .route("/assets/{file}", web::get().to(pages::asset))
-        .route("/ws/publish/{stream}", web::get().to(sockets::publish))
-        .route("/ws/watch/{stream}", web::get().to(sockets::watch))
-        .route("/dash/{stream}/{file}", web::get().to(dash::file))
-        .route("/time", web::get().to(api::time))
-        .route("/healthz", web::get().to(api::healthz))
-        .route("/metrics", web::get().to(api::metrics))
-        .route("/api/streams", web::get().to(api::streams));
+    cfg.route("/", get_or_head().to(pages::publisher))
+        .route("/watch/{stream}", get_or_head().to(pages::viewer))
+        .route("/assets/{file}", get_or_head().to(pages::asset))
+        .route("/ws/publish/{stream}", get_or_head().to(sockets::publish))
+        .route("/ws/watch/{stream}", get_or_head().to(sockets::watch))
+        .route("/dash/{stream}/{file}", get_or_head().to(dash::file))
+        .route("/time", get_or_head().to(api::time))
+        .route("/healthz", get_or_head().to(api::healthz))
+        .route("/metrics", get_or_head().to(api::metrics))
+        .route("/api/streams", get_or_head().to(api::streams));
 }
 
-/// CORS: any origin may GET; players need `Date` for clock sync.
+/// A route for `GET` and `HEAD` (actix-web sends no body for `HEAD`, headers as for `GET`).
+fn get_or_head() -> actix_web::Route {
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+}
+
+/// The headers exposed to pages of other origins: `Date` for players' clock sync, the rest for
+/// players that read sizes and ranges.
+const EXPOSED_HEADERS: [&str; 5] = ["Date", "Content-Length", "Content-Type", "Content-Range", "Accept-Ranges"];
+
+/// CORS preflights and requests that carry an `Origin`: any origin, answered with `*`.
 pub fn cors() -> Cors {
     Cors::default()
         .allow_any_origin()
+        .send_wildcard()
+        .disable_vary_header()
         .allowed_methods(["GET", "HEAD"])
         .allow_any_header()
-        .expose_headers(["Date", "Content-Length", "Content-Type"])
+        .expose_headers(EXPOSED_HEADERS)
         .max_age(86400)
+}
+
+/// The same CORS headers on every response, with or without `Origin`: a response cached from a
+/// request without one must still work for a page that embeds the player.
+pub fn public_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add(("Access-Control-Allow-Origin", "*"))
+        .add(("Access-Control-Expose-Headers", EXPOSED_HEADERS.join(", ")))
 }

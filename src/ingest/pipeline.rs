@@ -10,7 +10,7 @@ use std::time::Duration;
 use crossbeam_channel::Sender;
 
 use crate::media::{self, Connection, DashSettings, PackagerEvent, PackagerJob, RecorderFormat};
-use crate::streams::{self, Presentation, Registry, watcher::StreamWatcher};
+use crate::streams::{self, Presentation, Registry};
 
 /// Recorder messages are cut into pieces of at most this size before they enter the channel, so the
 /// channel's memory is bounded by [`CHANNEL_PIECES`] × this, whatever the message sizes.
@@ -32,7 +32,7 @@ pub fn start(
 
     let weak = Arc::downgrade(registry);
     let watched = presentation.clone();
-    let watcher = StreamWatcher::start(&presentation.dir, move || {
+    let watcher = registry.media_watcher().watch(&presentation.dir, &presentation.tag, move || {
         if let Some(registry) = weak.upgrade() {
             streams::check_ready(&registry, &watched);
         }

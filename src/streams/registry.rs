@@ -22,7 +22,9 @@ use crate::media::{Connection, PackagerEvent};
 use crate::stream_id::StreamId;
 
 pub use super::status::{StreamState, StreamStatus};
-use super::watcher::StreamWatcher;
+use super::watcher::{FolderWatch, MediaWatcher};
+use crate::delivery::cache::FileCache;
+use crate::delivery::folder::Folder;
 
 /// How many change announcements a slow subscriber may fall behind before it re-reads the status.
 const CHANGE_BACKLOG: usize = 256;
@@ -72,7 +74,7 @@ impl ClaimError {
 struct Entry {
     status: StreamStatus,
     /// Watches the stream folder while its packager runs.
-    watcher: Option<StreamWatcher>,
+    watcher: Option<FolderWatch>,
     /// Hands a (re)connecting publisher's input to the running packager; dropped to make it finish.
     connections: Option<Sender<Connection>>,
     bytes_received: Arc<AtomicU64>,
@@ -89,6 +91,8 @@ pub struct Registry {
     shutting_down: AtomicBool,
     /// Tells publisher sessions to end their input when the server stops.
     shutdown: watch::Sender<bool>,
+    /// The one watcher of the media folder, and the in-memory copy of finished files it fills.
+    media_watcher: Arc<MediaWatcher>,
 }
 
 impl Registry {
@@ -101,6 +105,7 @@ impl Registry {
             next_presentation: Mutex::new(1),
             shutting_down: AtomicBool::new(false),
             shutdown: watch::channel(false).0,
+            media_watcher: MediaWatcher::new(Arc::new(FileCache::default())),
         })
     }
 
@@ -178,16 +183,25 @@ impl Registry {
 
     /// Keeps the folder watcher and the packager's connection channel for as long as the presentation
     /// is active.
-    pub fn attach_packager(&self, presentation: &Presentation, watcher: StreamWatcher, connections: Sender<Connection>) {
+    pub fn attach_packager(&self, presentation: &Presentation, watcher: FolderWatch, connections: Sender<Connection>) {
         let mut streams = self.lock();
+        let mut unused = Some(watcher);
         if let Some(entry) = current(&mut streams, presentation)
             && entry.status.state.is_active()
         {
-            entry.watcher = Some(watcher);
+            entry.watcher = unused.take();
             if !self.shutting_down.load(Ordering::SeqCst) {
                 entry.connections = Some(connections);
             }
         }
+        drop(streams);
+        // Dropped outside the lock: stopping a watch waits for the watcher's thread.
+        drop(unused);
+    }
+
+    /// The media folder's watcher, which every packager's folder is added to.
+    pub fn media_watcher(&self) -> &Arc<MediaWatcher> {
+        &self.media_watcher
     }
 
     /// The publisher's connection ended without `stop`: a claim may now resume the presentation.
@@ -239,7 +253,12 @@ impl Registry {
 
     /// The folder watcher's file-change signal for an active stream (for serving in-progress files).
     pub fn file_changes(&self, stream: &StreamId) -> Option<tokio::sync::watch::Receiver<u64>> {
-        self.lock().get(stream).and_then(|e| e.watcher.as_ref()).map(StreamWatcher::changes)
+        self.live_folder(stream).and_then(|folder| folder.changes())
+    }
+
+    /// The live state of an active stream's folder: in-progress segments and per-file wake-ups.
+    pub fn live_folder(&self, stream: &StreamId) -> Option<Arc<Folder>> {
+        self.lock().get(stream).and_then(|e| e.watcher.as_ref()).map(|w| Arc::clone(w.folder()))
     }
 
     /// Records that the presentation's manifest became playable.
@@ -362,7 +381,7 @@ mod tests {
 
     fn attach(registry: &Registry, presentation: &Presentation) -> crossbeam_channel::Receiver<Connection> {
         let dir = tempfile::tempdir().unwrap();
-        let watcher = StreamWatcher::start(dir.path(), || {}).unwrap();
+        let watcher = registry.media_watcher().watch(dir.path(), &presentation.tag, || {}).unwrap();
         let (tx, rx) = crossbeam_channel::unbounded();
         registry.attach_packager(presentation, watcher, tx);
         rx
