@@ -23,10 +23,6 @@ pub const DEFAULT_TARGET_LATENCY_SECONDS: &str = "0.6";
 /// send a whole GOP per message, so leave room for high bitrates.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 8 * 1024 * 1024;
 
-/// Concurrent live streams: each costs a packager thread and about one core-percent of CPU on a webcam
-/// stream (stream copy), so a small server can carry dozens.
-pub const DEFAULT_MAX_STREAMS: usize = 64;
-
 /// Bytes one presentation may receive: about 9 hours at 4 Mb/s, so the disk can't be filled by one
 /// publisher who never stops.
 pub const DEFAULT_MAX_STREAM_BYTES: u64 = 16 * 1024 * 1024 * 1024;
@@ -80,8 +76,9 @@ pub struct Config {
     #[arg(long, env = "LIVEDASH_MAX_MESSAGE_BYTES", value_name = "BYTES", default_value_t = DEFAULT_MAX_MESSAGE_BYTES)]
     pub max_message_bytes: usize,
 
-    /// Most streams starting or live at once; more publishers get `too_large`.
-    #[arg(long, env = "LIVEDASH_MAX_STREAMS", value_name = "N", default_value_t = DEFAULT_MAX_STREAMS)]
+    /// Most streams starting or live at once; more publishers get `too_large`. Default: what this
+    /// machine can hold, min((open-files hard limit - 4096) / 16, available memory / 16 MiB).
+    #[arg(long, env = "LIVEDASH_MAX_STREAMS", value_name = "N", default_value_t = crate::limits::default_max_streams())]
     pub max_streams: usize,
 
     /// Most recorder bytes one stream may receive (0: no limit); past it the stream is finalised and
@@ -154,7 +151,7 @@ mod tests {
         assert_eq!(config.segment_duration, Duration::from_secs(2));
         assert_eq!(config.latency, Latency::Low);
         assert_eq!(config.publish_token, None);
-        assert_eq!(config.max_streams, DEFAULT_MAX_STREAMS);
+        assert_eq!(config.max_streams, crate::limits::default_max_streams());
         assert_eq!(config.idle_timeout, Duration::from_secs(15));
         assert_eq!(config.reconnect_grace, Duration::from_secs(10));
     }

@@ -14,4 +14,5 @@ pub mod ingest;
 pub mod metrics;
 pub mod delivery;
 pub mod http;
+pub mod limits;
 pub mod server;

@@ -67,6 +67,21 @@ impl Metrics {
             "counter",
             get(&self.segment_requests),
         );
+        let watcher = registry.media_watcher();
+        counter(
+            &mut out,
+            "livedash_live_edge_read_bytes_total",
+            "Bytes read from segments still being written: once per segment, however many viewers wait on it.",
+            "counter",
+            watcher.live_read_bytes(),
+        );
+        counter(
+            &mut out,
+            "livedash_file_cache_bytes",
+            "Bytes of finished files held in memory (recent segments, current manifests).",
+            "gauge",
+            watcher.cache().used_bytes(),
+        );
         let mut states = [("starting", 0u64), ("live", 0), ("ended", 0), ("failed", 0)];
         for (_, status) in registry.list() {
             let index = match status.state {

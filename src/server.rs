@@ -22,6 +22,10 @@ use crate::streams::Registry;
 /// Runs the server until it is stopped.
 pub async fn run(config: Config) -> std::io::Result<()> {
     media::init();
+    match crate::limits::raise_open_files() {
+        Ok(open_files) => log::info!("open files limit {open_files}; at most {} live streams", config.max_streams),
+        Err(e) => log::warn!("could not raise the open files limit: {e}"),
+    }
     std::fs::create_dir_all(&config.media_dir).map_err(|e| {
         std::io::Error::new(e.kind(), format!("creating the media folder {}: {e}", config.media_dir.display()))
     })?;

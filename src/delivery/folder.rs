@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::watch;
@@ -66,16 +67,20 @@ pub struct Folder {
     /// The presentation's tag: segment names of any other tag are never waited for.
     tag: String,
     cache: Arc<FileCache>,
+    /// Bytes read from in-progress files, server-wide.
+    read_total: Arc<AtomicU64>,
     state: Mutex<State>,
     /// Bumped on every file event that matters; dropped when the packager finishes.
     changes: Mutex<Option<watch::Sender<u64>>>,
 }
 
 impl Folder {
-    /// The live state of `dir`, holding presentation `tag`; finished segments go into `cache`.
-    pub fn new(dir: PathBuf, tag: String, cache: Arc<FileCache>) -> Folder {
+    /// The live state of `dir`, holding presentation `tag`; finished segments go into `cache`, and
+    /// bytes read from in-progress files are counted in `read_total`.
+    pub fn new(dir: PathBuf, tag: String, cache: Arc<FileCache>, read_total: Arc<AtomicU64>) -> Folder {
         let state = State { live: HashMap::new(), waiters: HashMap::new(), edge: HashMap::new(), closed: false };
-        Folder { dir, tag, cache, state: Mutex::new(state), changes: Mutex::new(Some(watch::channel(0).0)) }
+        let changes = Mutex::new(Some(watch::channel(0).0));
+        Folder { dir, tag, cache, read_total, state: Mutex::new(state), changes }
     }
 
     /// The folder this is.
@@ -162,7 +167,7 @@ impl Folder {
         let temp = self.dir.join(format!("{name}.tmp"));
         match super::open_no_follow(&temp) {
             Ok(file) => {
-                let live = Arc::new(LiveSegment::new(file));
+                let live = Arc::new(LiveSegment::new(file, Arc::clone(&self.read_total)));
                 // Renamed between our open and now (its event may already have been handled).
                 if final_path.exists() {
                     self.finish(name, &live);
@@ -258,7 +263,7 @@ mod tests {
     use super::*;
 
     fn folder(dir: &Path) -> Folder {
-        Folder::new(dir.to_path_buf(), "tag1".into(), Arc::new(FileCache::default()))
+        Folder::new(dir.to_path_buf(), "tag1".into(), Arc::new(FileCache::default()), Arc::default())
     }
 
     #[test]

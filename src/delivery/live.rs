@@ -9,7 +9,8 @@
 
 use std::fs::File;
 use std::io::{self, Read};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use tokio::sync::watch;
@@ -55,15 +56,18 @@ pub struct LiveSegment {
     state: Mutex<State>,
     /// Bytes read so far; changes wake the responses streaming this segment (and no others).
     grown: watch::Sender<u64>,
+    /// Every byte read from in-progress files, server-wide (`livedash_live_edge_read_bytes_total`).
+    read_total: Arc<AtomicU64>,
 }
 
 impl LiveSegment {
     /// Starts sharing the segment being written through `file` (its `.tmp`, opened without following
-    /// links), with everything written so far already read.
-    pub fn new(file: File) -> LiveSegment {
+    /// links), with everything written so far already read. Bytes read are added to `read_total`.
+    pub fn new(file: File, read_total: Arc<AtomicU64>) -> LiveSegment {
         let segment = LiveSegment {
             state: Mutex::new(State { file: Some(file), chunks: Vec::new(), len: 0, end: End::Open }),
             grown: watch::channel(0).0,
+            read_total,
         };
         segment.fill();
         segment
@@ -73,7 +77,7 @@ impl LiveSegment {
     pub fn fill(&self) {
         let mut state = self.lock();
         let before = state.len;
-        Self::read_to_end(&mut state);
+        self.read_to_end(&mut state);
         if state.len != before {
             let len = state.len;
             drop(state);
@@ -84,7 +88,7 @@ impl LiveSegment {
     /// The muxer renamed the segment to its final name: reads the last bytes and returns the whole.
     pub fn complete(&self) -> Bytes {
         let mut state = self.lock();
-        Self::read_to_end(&mut state);
+        self.read_to_end(&mut state);
         if state.end == End::Open {
             state.end = End::Complete;
         }
@@ -144,7 +148,7 @@ impl LiveSegment {
         }
     }
 
-    fn read_to_end(state: &mut State) {
+    fn read_to_end(&self, state: &mut State) {
         let Some(file) = state.file.as_mut() else { return };
         loop {
             let mut buffer = vec![0u8; READ_BYTES];
@@ -155,6 +159,7 @@ impl LiveSegment {
                     let offset = state.len;
                     state.chunks.push((offset, Bytes::from(buffer)));
                     state.len += n as u64;
+                    self.read_total.fetch_add(n as u64, Ordering::Relaxed);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => {
@@ -182,7 +187,7 @@ mod tests {
         let temp = dir.path().join("chunk.m4s.tmp");
         let mut writer = File::create(&temp).unwrap();
         writer.write_all(b"hello ").unwrap();
-        let segment = LiveSegment::new(File::open(&temp).unwrap());
+        let segment = LiveSegment::new(File::open(&temp).unwrap(), Arc::default());
         assert_eq!(segment.read_at(0, u64::MAX), Progress::Data(Bytes::from_static(b"hello ")));
         assert_eq!(segment.read_at(6, u64::MAX), Progress::Wait);
         writer.write_all(b"world").unwrap();
@@ -198,7 +203,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let temp = dir.path().join("chunk.m4s.tmp");
         std::fs::write(&temp, b"part").unwrap();
-        let segment = LiveSegment::new(File::open(&temp).unwrap());
+        let segment = LiveSegment::new(File::open(&temp).unwrap(), Arc::default());
         segment.abort("removed");
         assert_eq!(segment.read_at(0, u64::MAX), Progress::Data(Bytes::from_static(b"part")));
         assert_eq!(segment.read_at(4, u64::MAX), Progress::Aborted("removed"));

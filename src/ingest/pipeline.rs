@@ -1,6 +1,8 @@
 //! Starting a presentation's data path: an empty stream folder, a watcher on it, and the packager
 //! thread, which takes publisher connections from a channel kept in the registry. Blocking (file
-//! system, thread spawn): call it off the async executor.
+//! system, thread spawn): call it off the async executor. Running out of something the machine has a
+//! limit of (open files, threads, file watches, memory) is [`StartError::Limit`], which the publisher
+//! is told as `too_large`: the server is full, not broken.
 
 use std::io;
 use std::path::Path;
@@ -9,6 +11,7 @@ use std::time::Duration;
 
 use crossbeam_channel::Sender;
 
+use crate::error_code::ErrorCode;
 use crate::media::{self, Connection, DashSettings, PackagerEvent, PackagerJob, RecorderFormat};
 use crate::streams::{self, Presentation, Registry};
 
@@ -20,6 +23,49 @@ pub const PIECE_BYTES: usize = 64 * 1024;
 /// being read, and TCP pushes back on the browser.
 pub const CHANNEL_PIECES: usize = 16;
 
+/// Why a presentation could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The machine is at one of its limits; another stream may fit later.
+    #[error("this server has no room for another stream: it ran out of {what} ({source}); try again later")]
+    Limit { what: &'static str, source: io::Error },
+    /// Anything else: the server could not prepare the stream's folder or watch it.
+    #[error("{doing}: {source}")]
+    Failed { doing: String, source: io::Error },
+}
+
+impl StartError {
+    /// The contract's code: `too_large` for a limit, else `internal`.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            StartError::Limit { .. } => ErrorCode::TooLarge,
+            StartError::Failed { .. } => ErrorCode::Internal,
+        }
+    }
+
+    /// Sorts an I/O error from `doing` into a limit or a failure.
+    fn from_io(doing: String, source: io::Error) -> StartError {
+        let what = match source.raw_os_error() {
+            Some(libc::EMFILE) | Some(libc::ENFILE) => "open files",
+            Some(libc::EAGAIN) => "threads",
+            Some(libc::ENOSPC) if doing.starts_with("watching") => "file watches",
+            Some(libc::ENOMEM) => "memory",
+            _ => return StartError::Failed { doing, source },
+        };
+        StartError::Limit { what, source }
+    }
+
+    fn from_notify(doing: String, error: notify::Error) -> StartError {
+        match error.kind {
+            notify::ErrorKind::Io(source) => StartError::from_io(doing, source),
+            notify::ErrorKind::MaxFilesWatch => {
+                StartError::Limit { what: "file watches", source: io::Error::other("inotify's max_user_watches") }
+            }
+            other => StartError::Failed { doing, source: io::Error::other(format!("{other:?}")) },
+        }
+    }
+}
+
 /// Prepares the folder, starts the watcher and the packager; returns where to send connections.
 pub fn start(
     registry: &Arc<Registry>,
@@ -27,8 +73,9 @@ pub fn start(
     format: RecorderFormat,
     settings: DashSettings,
     reconnect_grace: Duration,
-) -> io::Result<Sender<Connection>> {
-    empty_stream_dir(&presentation.dir)?;
+) -> Result<Sender<Connection>, StartError> {
+    let dir = presentation.dir.display();
+    empty_stream_dir(&presentation.dir).map_err(|e| StartError::from_io(format!("preparing {dir}"), e))?;
 
     let weak = Arc::downgrade(registry);
     let watched = presentation.clone();
@@ -37,7 +84,7 @@ pub fn start(
             streams::check_ready(&registry, &watched);
         }
     })
-    .map_err(|e| io::Error::other(format!("watching {}: {e}", presentation.dir.display())))?;
+    .map_err(|e| StartError::from_notify(format!("watching {dir}"), e))?;
 
     // Unbounded, but a connection is only ever sent by a publisher the registry let in.
     let (connections, receiver) = crossbeam_channel::unbounded();
@@ -56,7 +103,8 @@ pub fn start(
             streams::check_ready(&reporter, &reported);
         }
         reporter.on_packager_event(&reported, event);
-    })?;
+    })
+    .map_err(|e| StartError::from_io(format!("starting the packager of {dir}"), e))?;
     registry.attach_packager(presentation, watcher, connections.clone());
     Ok(connections)
 }

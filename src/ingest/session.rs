@@ -101,6 +101,11 @@ impl Publisher {
                 };
                 match started {
                     Ok(Ok(connections)) => (presentation, connections),
+                    Ok(Err(e)) if e.code() == ErrorCode::TooLarge => {
+                        let error = IngestError::Refused { stream: self.stream.clone(), code: e.code(), reason: e.to_string() };
+                        registry.fail(&presentation, error.code(), error.to_string());
+                        return Err(Some(error));
+                    }
                     Ok(Err(e)) => return Err(Some(self.internal(&presentation, e.to_string()))),
                     Err(e) => return Err(Some(self.internal(&presentation, e.to_string()))),
                 }

@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind, RenameMode};
@@ -31,6 +32,8 @@ type Folders = Arc<Mutex<HashMap<PathBuf, Arc<Watched>>>>;
 pub struct MediaWatcher {
     /// Finished segments of every folder go here.
     cache: Arc<FileCache>,
+    /// Bytes read from in-progress segments: once per segment, however many viewers it has.
+    live_read_bytes: Arc<AtomicU64>,
     /// `None` until the first stream (tests and tools that never publish never start a thread).
     watcher: Mutex<Option<RecommendedWatcher>>,
     folders: Folders,
@@ -47,7 +50,12 @@ pub struct FolderWatch {
 impl MediaWatcher {
     /// A watcher that keeps finished segments in `cache`.
     pub fn new(cache: Arc<FileCache>) -> Arc<MediaWatcher> {
-        Arc::new(MediaWatcher { cache, watcher: Mutex::new(None), folders: Arc::default() })
+        Arc::new(MediaWatcher { cache, live_read_bytes: Arc::default(), watcher: Mutex::new(None), folders: Arc::default() })
+    }
+
+    /// Bytes read from in-progress segments so far, server-wide.
+    pub fn live_read_bytes(&self) -> u64 {
+        self.live_read_bytes.load(Ordering::Relaxed)
     }
 
     /// The in-memory copy of finished files.
@@ -64,7 +72,8 @@ impl MediaWatcher {
         on_change: impl Fn() + Send + Sync + 'static,
     ) -> notify::Result<FolderWatch> {
         self.cache.forget_dir(dir);
-        let folder = Arc::new(Folder::new(dir.to_path_buf(), tag.to_string(), Arc::clone(&self.cache)));
+        let (cache, read_total) = (Arc::clone(&self.cache), Arc::clone(&self.live_read_bytes));
+        let folder = Arc::new(Folder::new(dir.to_path_buf(), tag.to_string(), cache, read_total));
         let watched = Arc::new(Watched { folder: Arc::clone(&folder), on_change: Box::new(on_change) });
         lock(&self.folders).insert(dir.to_path_buf(), watched);
         let added = {
