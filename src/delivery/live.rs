@@ -138,7 +138,7 @@ impl LiveSegment {
             let index = state.chunks.partition_point(|(start, _)| *start <= offset) - 1;
             let (start, chunk) = &state.chunks[index];
             let from = (offset - start) as usize;
-            let to = chunk.len().min(from + limit.min(usize::MAX as u64) as usize);
+            let to = chunk.len().min(from.saturating_add(usize::try_from(limit).unwrap_or(usize::MAX)));
             return Progress::Data(chunk.slice(from..to));
         }
         match state.end {

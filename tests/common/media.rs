@@ -119,3 +119,33 @@ pub fn media_duration_micros(path: &Path) -> i64 {
     }
     end
 }
+
+/// `fixture_name` re-muxed as Matroska with every track's header but the packets of its video tracks
+/// only: a recording that declares audio and never sends any, written into `dir`.
+pub fn audio_declared_never_sent(fixture_name: &str, dir: &Path) -> PathBuf {
+    ffmpeg::init().unwrap();
+    let mut input = ffmpeg::format::input(&fixture(fixture_name)).unwrap();
+    let out_path = dir.join(format!("no-audio-packets-{fixture_name}.mkv"));
+    let mut output = ffmpeg::format::output_as(&out_path, "matroska").unwrap();
+    let mut is_video = Vec::new();
+    for stream in input.streams() {
+        let mut out = output.add_stream(ffmpeg::encoder::find(ffmpeg::codec::Id::None)).unwrap();
+        out.set_parameters(stream.parameters());
+        is_video.push(stream.parameters().medium() == ffmpeg::media::Type::Video);
+    }
+    assert!(is_video.contains(&false), "{fixture_name} has an audio track to declare");
+    let in_time_bases: Vec<ffmpeg::Rational> = input.streams().map(|s| s.time_base()).collect();
+    output.write_header().unwrap();
+    let out_time_bases: Vec<ffmpeg::Rational> = output.streams().map(|s| s.time_base()).collect();
+    for (stream, mut packet) in input.packets() {
+        let i = stream.index();
+        if !is_video[i] {
+            continue;
+        }
+        packet.rescale_ts(in_time_bases[i], out_time_bases[i]);
+        packet.set_position(-1);
+        packet.write_interleaved(&mut output).unwrap();
+    }
+    output.write_trailer().unwrap();
+    out_path
+}
