@@ -53,7 +53,7 @@ fn every_recorder_shape_becomes_a_served_recording() {
 
         let manifest = server.get(&format!("/dash/{stream}/manifest.mpd"));
         assert_eq!(manifest.content_type(), "application/dash+xml", "{}", shape.fixture);
-        assert_eq!(manifest.header("cache-control"), Some("no-cache"));
+        assert_eq!(manifest.header("cache-control"), Some("public, max-age=1"), "true for about a second");
         let manifest = manifest.into_string().unwrap();
         assert!(manifest.contains("type=\"static\""), "{}: {manifest}", shape.fixture);
         let doc = roxmltree::Document::parse(&manifest).unwrap();
