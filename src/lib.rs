@@ -2,8 +2,9 @@
 //!
 //! The data path, one module each: [`ingest`] (WebSocket publish sessions) → [`media`] (the packager
 //! thread, libavformat in-process) → [`streams`] (registry, file watcher, events for pages) →
-//! [`http`] (routes, DASH files, pages).
+//! [`http`] (routes, DASH files, pages); [`auth`] decides who may publish, and from where.
 
+pub mod auth;
 pub mod config;
 pub mod error_code;
 pub mod media;
