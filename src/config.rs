@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::auth::origin::AllowedOrigins;
+use crate::streams::retention::{DEFAULT_KEEP_RECORDINGS, KeepRecordings};
 use crate::stream_id::StreamId;
 
 /// 2 s segments: short enough for a quick start in normal mode, long enough for efficient coding with
@@ -149,6 +150,13 @@ pub struct Config {
     /// `{"stream","mimeType","remoteAddr","token"}` as JSON; only a 2xx answer within 3 s admits it.
     #[arg(long, env = "LIVEDASH_AUTH_WEBHOOK", value_name = "URL", value_parser = crate::auth::webhook::parse_webhook_url)]
     pub auth_webhook: Option<String>,
+
+    /// Which ended recordings to keep: an age (`7d`), a total size (`20GiB`), both (`7d,20GiB`) or
+    /// `forever`. Older ones, then the oldest while over the size, are deleted and forgotten; live
+    /// streams never are.
+    #[arg(long, env = "LIVEDASH_KEEP_RECORDINGS", value_name = "AGE,SIZE", default_value = DEFAULT_KEEP_RECORDINGS,
+          value_parser = KeepRecordings::parse)]
+    pub keep_recordings: KeepRecordings,
 
     /// Most viewer WebSockets (`/ws/watch/...`) open at once; more get 503.
     #[arg(long, env = "LIVEDASH_MAX_VIEWERS", value_name = "N", default_value_t = DEFAULT_MAX_VIEWERS)]

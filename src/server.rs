@@ -35,6 +35,7 @@ pub async fn run(config: Config) -> std::io::Result<()> {
         idle_timeout: config.idle_timeout,
         reconnect_grace: config.reconnect_grace,
     });
+    actix_web::rt::spawn(crate::streams::retention::run(Arc::clone(&registry), config.media_dir.clone(), config.keep_recordings));
     let bind = config.bind;
     let publisher_page = http::pages::render_publisher_page(&config);
     let viewer_slots = http::sockets::ViewerSlots::new(config.max_viewers, config.max_viewers_per_address);

@@ -22,7 +22,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use super::AppState;
 use crate::auth::host::{RequestFacts, ServerOrigin, client_address, server_origin};
 use crate::auth::origin::publisher_origin_allowed;
-use crate::auth::{Admission, PublishRights, unix_now};
+use crate::auth::{Admission, PublishRights, TokenRefusal, unix_now};
 use crate::config::Config;
 use crate::error_code::ErrorCode;
 use crate::ingest::session;
@@ -105,7 +105,13 @@ pub async fn publish(
     if let Some(refusal) = refusal {
         // Browsers can't read a refused handshake's status, so say it on the socket.
         Metrics::add(&state.metrics.publishes_refused, 1);
-        log::info!("stream {stream}: publish refused: {refusal}");
+        // The sentence tells the publisher how to pass a token; the log says only what was wrong.
+        let why = match &refusal {
+            TokenRefusal::Missing => "no publish token".to_string(),
+            TokenRefusal::Wrong => "wrong publish token".to_string(),
+            TokenRefusal::Signed(e) => e.to_string(),
+        };
+        log::info!("stream {stream}: publish refused: {why}");
         actix_web::rt::spawn(async move {
             let message = refusal.to_string();
             let _ = socket.text(ServerMessage::Error { code: ErrorCode::Unauthorized, message }.to_json()).await;
