@@ -101,7 +101,8 @@ pub struct Config {
 
     /// Believe the `Forwarded` / `X-Forwarded-Host` / `-Proto` / `-For` headers: set it only when every
     /// request comes through a proxy that writes them. Without it they are ignored.
-    #[arg(long, env = "LIVEDASH_TRUST_FORWARDED")]
+    #[arg(long, env = "LIVEDASH_TRUST_FORWARDED", action = clap::ArgAction::SetTrue,
+          value_parser = clap::builder::BoolishValueParser::new())]
     pub trust_forwarded: bool,
 
     /// Web pages (origins, comma-separated, e.g. `https://app.example.com`; `*` for any) that may open
