@@ -32,6 +32,10 @@ const stats = (window.livedash = {
   },
 });
 
+// Made here rather than in the page's HTML so the warning lives with the code that raises it.
+const uploadWarning = Object.assign(document.createElement('p'), { id: 'upload-warning', className: 'error', hidden: true });
+$('status').after(uploadWarning);
+
 let camera = null;
 let recorder = null;
 let socket = null;
@@ -80,7 +84,14 @@ function start() {
   let ended = false;
   socket.onopen = () => startRecording();
   socket.onmessage = (event) => {
-    const message = JSON.parse(event.data);
+    let message;
+    try {
+      message = JSON.parse(event.data);
+    } catch {
+      setStatus('The server sent a message this page cannot read; stopping. Reload the page and try again.', true);
+      socket.close();
+      return;
+    }
     if (message.type === 'accepted') {
       stats.state = 'accepted';
       stopButton.disabled = false;
@@ -124,7 +135,15 @@ function startRecording() {
     // One keyframe per segment: without it Chromium uses 100 frames and segments come out 3–6 s long.
     videoKeyFrameIntervalDuration: config.segmentDuration * 1000,
   };
-  recorder = new MediaRecorder(camera, options);
+  try {
+    recorder = new MediaRecorder(camera, options);
+  } catch (error) {
+    failRecording(`This browser could not record ${options.mimeType}: ${error.message}. Pick another format.`);
+    return;
+  }
+  recorder.onerror = (event) => {
+    failRecording(`Recording stopped with an error: ${(event.error && event.error.message) || 'unknown error'}. Click Start to try again.`);
+  };
   recorder.ondataavailable = (event) => {
     if (event.data.size && socket.readyState === WebSocket.OPEN) socket.send(event.data);
   };
@@ -132,10 +151,28 @@ function startRecording() {
   recorder.onstop = () => {
     if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: 'stop' }));
   };
-  recorder.start(config.timesliceMs);
+  try {
+    recorder.start(config.timesliceMs);
+  } catch (error) {
+    failRecording(`The recorder could not start: ${error.message}. Pick another format or reload the page.`);
+    return;
+  }
   stats.recorderStartedAt = performance.now();
   // Chromium reports the real container once recording starts (e.g. video/x-matroska for H.264).
   socket.send(JSON.stringify({ type: 'start', mimeType: recorder.mimeType }));
+}
+
+/** Recording can't go on: say why, in words, and close the socket (the server keeps what it has). */
+function failRecording(sentence) {
+  stats.state = 'error';
+  stats.lastError = { code: 'recorder', message: sentence };
+  setStatus(sentence, true);
+  // Cleared before closing so the socket's close handler doesn't replace the sentence.
+  socket.onclose = null;
+  startButton.disabled = false;
+  stopButton.disabled = true;
+  stopRecording();
+  if (socket.readyState === WebSocket.OPEN || socket.readyState === WebSocket.CONNECTING) socket.close();
 }
 
 function stopRecording() {
@@ -146,16 +183,32 @@ async function play(manifestUrl) {
   if (stats.player) stats.player.reset();
   stats.firstFrameAt = null;
   stats.player = await startPlayer(playback, manifestUrl, {
-    onEvent(name) {
+    onEvent(name, event) {
       if (name === 'BUFFER_EMPTY' && stats.firstFrameAt !== null && stats.state === 'live') stats.stalls += 1;
+      if (name === 'ERROR' || name === 'PLAYBACK_ERROR') {
+        const error = event && event.error;
+        stats.playerError = (error && (error.message || error.code)) || 'unknown error';
+        setStatus(`You are live, but the preview player failed ("${stats.playerError}"); viewers are not affected.`, true);
+      }
     },
   });
   playback.requestVideoFrameCallback((now) => { stats.firstFrameAt = now; });
 }
 
+/**
+ * Bytes the browser may hold unsent before the page warns: about a second of video at the recorder's
+ * bitrate. More means the uplink is slower than the recording and latency is growing.
+ */
+const UPLOAD_BACKLOG_WARNING_BYTES = 2_500_000 / 8;
+
 setInterval(() => {
   const latency = stats.latency();
   $('latency').textContent = latency === null ? '' : `Glass-to-glass latency ≈ ${latency.toFixed(2)} s`;
+  const backlog = socket && socket.readyState === WebSocket.OPEN ? socket.bufferedAmount : 0;
+  stats.uploadBacklog = backlog;
+  uploadWarning.hidden = backlog <= UPLOAD_BACKLOG_WARNING_BYTES;
+  uploadWarning.textContent = uploadWarning.hidden ? '' : `Your upload is falling behind: ${Math.round(backlog / 1024)} KB `
+    + 'not sent yet, so viewers see you later and later. Use a faster connection or a lower resolution.';
 }, 500);
 
 form.addEventListener('submit', (event) => { event.preventDefault(); start(); });

@@ -9,9 +9,15 @@ const playback = $('playback');
 document.title = `livedash — ${stream}`;
 $('title').textContent = `Watching ${stream}`;
 
-const state = (window.livedash = { state: 'connecting', player: null, stalls: 0, ended: false, lastError: null });
+const state = (window.livedash = {
+  state: 'connecting', player: null, stalls: 0, ended: false, lastError: null, playerError: null, connects: 0,
+});
+// Reconnects back off and count towards the limit until the stream shows progress (manifest_ready or
+// ended), not merely until a socket opens: after a stream error the server sends the error again and
+// closes, and resetting on open would reconnect every second forever.
 let retries = 0;
 const MAX_RETRIES = 100;
+const MAX_RETRY_DELAY_MS = 30_000;
 
 function setStatus(text, isError = false) {
   $('status').textContent = text;
@@ -20,24 +26,36 @@ function setStatus(text, isError = false) {
 
 function connect() {
   const socket = new WebSocket(socketUrl(`/ws/watch/${encodeURIComponent(stream)}`));
+  state.connects += 1;
   socket.onopen = () => {
-    retries = 0;
-    if (!state.player) {
+    if (!state.player && state.state !== 'error') {
       state.state = 'waiting';
       setStatus(`Waiting for ${stream} to go live…`);
     }
   };
   socket.onmessage = async (event) => {
-    const message = JSON.parse(event.data);
+    let message;
+    try {
+      message = JSON.parse(event.data);
+    } catch {
+      setStatus('The server sent a message this page cannot read. Reload the page to try again.', true);
+      return;
+    }
+    if (message.type === 'manifest_ready' || message.type === 'ended') retries = 0;
     if (message.type === 'manifest_ready') {
       state.state = 'live';
+      state.playerError = null;
       state.ended = false;
       setStatus(`${stream} is live.`);
       if (state.player) state.player.reset();
       state.player = null;
       state.player = await startPlayer(playback, message.manifestUrl, {
-        onEvent(name) {
+        onEvent(name, event) {
           if (name === 'BUFFER_EMPTY' && !state.ended) state.stalls += 1;
+          if (name === 'ERROR' || name === 'PLAYBACK_ERROR') {
+            state.playerError = describePlayerError(event);
+            setStatus(`${stream} could not be played: ${state.playerError}`, true);
+          }
         },
       });
     } else if (message.type === 'ended') {
@@ -57,8 +75,15 @@ function connect() {
       return;
     }
     retries += 1;
-    setTimeout(connect, Math.min(1000 * retries, 10000));
+    setTimeout(connect, Math.min(1000 * 2 ** (retries - 1), MAX_RETRY_DELAY_MS));
   };
+}
+
+/** A sentence for a dash.js ERROR / PLAYBACK_ERROR event. */
+function describePlayerError(event) {
+  const error = event && event.error;
+  const detail = (error && (error.message || error.code)) || (event && event.type) || 'unknown error';
+  return `the player reported "${detail}". Reload the page to try again.`;
 }
 
 setInterval(() => {

@@ -5,7 +5,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::auth::origin::AllowedOrigins;
+use crate::streams::retention::{DEFAULT_KEEP_RECORDINGS, KeepRecordings};
+use crate::stream_id::StreamId;
 
 /// 2 s segments: short enough for a quick start in normal mode, long enough for efficient coding with
 /// a keyframe per segment (the publisher page sets the recorder's keyframe interval to match).
@@ -34,11 +38,30 @@ pub const DEFAULT_IDLE_TIMEOUT_SECONDS: &str = "15";
 /// is finalised soon.
 pub const DEFAULT_RECONNECT_GRACE_SECONDS: &str = "10";
 
+/// Viewer sockets the whole server holds open at once: each costs a task and a file descriptor, and
+/// viewers of a busy stream fetch segments over plain HTTP anyway (the socket only carries events).
+pub const DEFAULT_MAX_VIEWERS: usize = 10_000;
+
+/// Viewer sockets one client address may hold: enough for a household or office behind one NAT with
+/// several tabs open, few enough that one client can't take the server's sockets.
+pub const DEFAULT_MAX_VIEWERS_PER_ADDRESS: usize = 32;
+
+/// How often viewer sockets are pinged: below the 60 s idle timeout of common proxies (nginx), and a
+/// viewer that doesn't answer within one interval is gone.
+pub const DEFAULT_VIEWER_PING_SECONDS: &str = "15";
+
+/// How long a token minted by `livedash token` lasts unless `--ttl` says otherwise.
+pub const DEFAULT_TOKEN_TTL: &str = "1h";
+
 /// livedash: go live from a web browser. MediaRecorder bytes arrive over a WebSocket, are packaged
 /// in-process by libavformat into MPEG-DASH (and HLS), and are served with CORS to dash.js players.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "livedash", version, about, max_term_width = 100)]
 pub struct Config {
+    /// Without a command, livedash runs the server.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Address and port to listen on (port 0 picks a free port; the chosen address is logged).
     #[arg(long, env = "LIVEDASH_BIND", value_name = "ADDR:PORT", default_value = "0.0.0.0:8080")]
     pub bind: SocketAddr,
@@ -68,9 +91,22 @@ pub struct Config {
     pub target_latency: Duration,
 
     /// This server's public base URL (e.g. `https://live.example.com`), used for the absolute `/time` URL
-    /// in manifests; by default it is taken from each publisher's request.
-    #[arg(long, env = "LIVEDASH_PUBLIC_URL", value_name = "URL")]
+    /// in manifests and as this server's own origin; by default both come from each request's host.
+    #[arg(long, env = "LIVEDASH_PUBLIC_URL", value_name = "URL", value_parser = parse_public_url)]
     pub public_url: Option<String>,
+
+    /// Believe the `Forwarded` / `X-Forwarded-Host` / `-Proto` / `-For` headers: set it only when every
+    /// request comes through a proxy that writes them. Without it they are ignored.
+    #[arg(long, env = "LIVEDASH_TRUST_FORWARDED", action = clap::ArgAction::SetTrue,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub trust_forwarded: bool,
+
+    /// Web pages (origins, comma-separated, e.g. `https://app.example.com`; `*` for any) that may open
+    /// the publisher WebSocket besides this server's own pages. Clients that send no `Origin` (programs,
+    /// not browsers) are not affected.
+    #[arg(long, env = "LIVEDASH_ALLOWED_ORIGINS", value_name = "ORIGINS", default_value = "", hide_default_value = true,
+          value_parser = parse_allowed_origins)]
+    pub allowed_origins: AllowedOrigins,
 
     /// Largest WebSocket message a publisher may send, in bytes (at least 4 MiB recommended).
     #[arg(long, env = "LIVEDASH_MAX_MESSAGE_BYTES", value_name = "BYTES", default_value_t = DEFAULT_MAX_MESSAGE_BYTES)]
@@ -86,7 +122,8 @@ pub struct Config {
     #[arg(long, env = "LIVEDASH_MAX_STREAM_BYTES", value_name = "BYTES", default_value_t = DEFAULT_MAX_STREAM_BYTES)]
     pub max_stream_bytes: u64,
 
-    /// A publisher that sends nothing for this many seconds has its stream finalised.
+    /// A publisher that sends no media bytes for this many seconds (pings and text messages don't
+    /// count) has its stream finalised.
     #[arg(long, env = "LIVEDASH_IDLE_TIMEOUT", value_name = "SECONDS", default_value = DEFAULT_IDLE_TIMEOUT_SECONDS,
           value_parser = parse_idle_timeout)]
     pub idle_timeout: Duration,
@@ -97,9 +134,55 @@ pub struct Config {
           value_parser = parse_reconnect_grace)]
     pub reconnect_grace: Duration,
 
-    /// Secret publishers must pass as `?token=` to `/ws/publish/{stream}`; without it anyone may publish.
+    /// Secret publishers must pass as `?token=` to `/ws/publish/{stream}`; without it (and without
+    /// `--publish-secret`) anyone may publish.
     #[arg(long, env = "LIVEDASH_PUBLISH_TOKEN", value_name = "TOKEN", hide_env_values = true)]
     pub publish_token: Option<String>,
+
+    /// Key for signed per-stream publish tokens (`livedash token STREAM` mints them); publishers pass
+    /// one as `?token=`. Works beside `--publish-token`.
+    #[arg(long, env = "LIVEDASH_PUBLISH_SECRET", value_name = "SECRET", hide_env_values = true, global = true)]
+    pub publish_secret: Option<String>,
+
+    /// Admission webhook (plain `http://`): before a publisher is accepted, livedash POSTs
+    /// `{"stream","mimeType","remoteAddr","token"}` as JSON; only a 2xx answer within 3 s admits it.
+    #[arg(long, env = "LIVEDASH_AUTH_WEBHOOK", value_name = "URL", value_parser = crate::auth::webhook::parse_webhook_url)]
+    pub auth_webhook: Option<String>,
+
+    /// Which ended recordings to keep: an age (`7d`), a total size (`20GiB`), both (`7d,20GiB`) or
+    /// `forever`. Older ones, then the oldest while over the size, are deleted and forgotten; live
+    /// streams never are.
+    #[arg(long, env = "LIVEDASH_KEEP_RECORDINGS", value_name = "AGE,SIZE", default_value = DEFAULT_KEEP_RECORDINGS,
+          value_parser = KeepRecordings::parse)]
+    pub keep_recordings: KeepRecordings,
+
+    /// Most viewer WebSockets (`/ws/watch/...`) open at once; more get 503.
+    #[arg(long, env = "LIVEDASH_MAX_VIEWERS", value_name = "N", default_value_t = DEFAULT_MAX_VIEWERS)]
+    pub max_viewers: usize,
+
+    /// Most viewer WebSockets one client address may hold; more get 429.
+    #[arg(long, env = "LIVEDASH_MAX_VIEWERS_PER_ADDRESS", value_name = "N", default_value_t = DEFAULT_MAX_VIEWERS_PER_ADDRESS)]
+    pub max_viewers_per_address: usize,
+
+    /// Viewer WebSockets are pinged this often, in seconds, and closed when a ping goes unanswered
+    /// until the next.
+    #[arg(long, env = "LIVEDASH_VIEWER_PING_INTERVAL", value_name = "SECONDS", default_value = DEFAULT_VIEWER_PING_SECONDS,
+          value_parser = parse_ping_interval)]
+    pub viewer_ping_interval: Duration,
+}
+
+/// What livedash does other than serving.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Prints a publish token for STREAM, signed with `--publish-secret` (or LIVEDASH_PUBLISH_SECRET).
+    Token {
+        /// The stream id the token lets its holder publish.
+        #[arg(value_parser = parse_stream_id)]
+        stream: StreamId,
+        /// How long the token may be used to start publishing (e.g. `30m`, `1h`, `7d`).
+        #[arg(long, value_name = "DURATION", default_value = DEFAULT_TOKEN_TTL, value_parser = parse_ttl)]
+        ttl: Duration,
+    },
 }
 
 /// How the presentation trades latency for robustness.
@@ -135,6 +218,37 @@ fn parse_idle_timeout(text: &str) -> Result<Duration, String> {
     parse_seconds_in(text, 1.0, 3600.0)
 }
 
+fn parse_ping_interval(text: &str) -> Result<Duration, String> {
+    parse_seconds_in(text, 0.1, 300.0)
+}
+
+fn parse_ttl(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("\"{text}\" is not a duration like 30m, 1h or 7d ({e})"))
+}
+
+fn parse_stream_id(text: &str) -> Result<StreamId, String> {
+    StreamId::parse(text).map_err(|e| e.to_string())
+}
+
+fn parse_allowed_origins(text: &str) -> Result<AllowedOrigins, String> {
+    AllowedOrigins::parse(text.split(','))
+}
+
+/// `http(s)://host[:port][/path]`, the host a host and the path plain URL characters: the URL is
+/// written into every manifest.
+fn parse_public_url(text: &str) -> Result<String, String> {
+    let rest = text.strip_prefix("https://").or_else(|| text.strip_prefix("http://"));
+    let (host, path) = match rest {
+        Some(rest) => rest.split_at(rest.find('/').unwrap_or(rest.len())),
+        None => return Err(format!("{text:?} must start with http:// or https://")),
+    };
+    let path_ok = path.bytes().all(|b| b.is_ascii_graphic() && !matches!(b, b'"' | b'<' | b'>' | b'\\' | b'`' | b'{' | b'}' | b'|' | b'^'));
+    if !crate::auth::host::is_valid_host(host) || !path_ok || path.contains(['?', '#']) {
+        return Err(format!("{text:?} is not a base URL like https://live.example.com"));
+    }
+    Ok(text.to_string())
+}
+
 fn parse_reconnect_grace(text: &str) -> Result<Duration, String> {
     parse_seconds_in(text, 0.0, 600.0)
 }
@@ -154,6 +268,42 @@ mod tests {
         assert_eq!(config.max_streams, crate::limits::default_max_streams());
         assert_eq!(config.idle_timeout, Duration::from_secs(15));
         assert_eq!(config.reconnect_grace, Duration::from_secs(10));
+        assert!(!config.trust_forwarded);
+        assert_eq!(config.allowed_origins, AllowedOrigins::default());
+        assert_eq!(config.max_viewers_per_address, DEFAULT_MAX_VIEWERS_PER_ADDRESS);
+        assert!(config.command.is_none(), "the server is the default command");
+    }
+
+    #[test]
+    fn security_flags_are_parsed_and_checked() {
+        let config = Config::try_parse_from([
+            "livedash", "--trust-forwarded", "--allowed-origins", "https://a.example, *", "--publish-secret", "k",
+            "--auth-webhook", "http://127.0.0.1:9/auth", "--public-url", "https://live.example.com/a&b",
+        ])
+        .unwrap();
+        assert!(config.trust_forwarded && config.allowed_origins.any);
+        assert_eq!(config.allowed_origins.listed, ["https://a.example"]);
+        for (flag, bad) in [
+            ("--allowed-origins", "a.example"),
+            ("--auth-webhook", "https://auth.example"),
+            ("--public-url", "live.example.com"),
+            ("--public-url", "http://x\"/><BaseURL>"),
+            ("--public-url", "http://live.example.com/\"><x>"),
+        ] {
+            assert!(Config::try_parse_from(["livedash", flag, bad]).is_err(), "{flag} {bad}");
+        }
+    }
+
+    #[test]
+    fn the_token_command_takes_a_stream_and_a_ttl() {
+        let config = Config::try_parse_from(["livedash", "token", "cam1", "--ttl", "30m", "--publish-secret", "k"]).unwrap();
+        match config.command {
+            Some(Command::Token { stream, ttl }) => assert_eq!((stream.as_str(), ttl), ("cam1", Duration::from_secs(1800))),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(config.publish_secret.as_deref(), Some("k"));
+        assert!(Config::try_parse_from(["livedash", "token", "../x"]).is_err());
+        assert!(Config::try_parse_from(["livedash", "token", "cam", "--ttl", "soon"]).is_err());
     }
 
     #[test]

@@ -2,8 +2,10 @@
 //!
 //! The data path, one module each: [`ingest`] (WebSocket publish sessions) → [`media`] (the packager
 //! thread, libavformat in-process) → [`streams`] (registry, file watcher, events for pages) →
-//! [`delivery`] (the live edge in memory, fanned out) → [`http`] (routes, DASH files, pages).
+//! [`delivery`] (the live edge in memory, fanned out) → [`http`] (routes, DASH files, pages); [`auth`]
+//! decides who may publish, and from where.
 
+pub mod auth;
 pub mod config;
 pub mod error_code;
 pub mod media;

@@ -39,9 +39,11 @@ pub async fn run(config: Config) -> std::io::Result<()> {
         idle_timeout: config.idle_timeout,
         reconnect_grace: config.reconnect_grace,
     });
+    actix_web::rt::spawn(crate::streams::retention::run(Arc::clone(&registry), config.media_dir.clone(), config.keep_recordings));
     let bind = config.bind;
     let publisher_page = http::pages::render_publisher_page(&config);
-    let state = web::Data::new(AppState { config, registry: Arc::clone(&registry), metrics, ingest, publisher_page });
+    let viewer_slots = http::sockets::ViewerSlots::new(config.max_viewers, config.max_viewers_per_address);
+    let state = web::Data::new(AppState { config, registry: Arc::clone(&registry), metrics, ingest, publisher_page, viewer_slots });
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())

@@ -31,6 +31,8 @@ pub struct AppState {
     pub ingest: Arc<IngestContext>,
     /// `GET /` with this server's settings filled in.
     pub publisher_page: String,
+    /// Open viewer sockets, bounded in total and per client address.
+    pub viewer_slots: Arc<sockets::ViewerSlots>,
 }
 
 /// Registers every route of the contract.

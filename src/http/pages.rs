@@ -48,7 +48,7 @@ pub fn render_publisher_page(config: &Config) -> String {
         "segmentDuration": config.segment_duration.as_secs_f64(),
         "lowLatency": low_latency,
         "timesliceMs": if low_latency { LOW_LATENCY_TIMESLICE_MS } else { NORMAL_TIMESLICE_MS },
-        "tokenRequired": config.publish_token.is_some(),
+        "tokenRequired": config.publish_token.is_some() || config.publish_secret.is_some(),
     });
     // `</` can't appear in the JSON (no strings from users), so it is safe inside <script>.
     PUBLISHER_PAGE.replace("__LIVEDASH_CONFIG__", &settings.to_string())

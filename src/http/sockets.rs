@@ -1,6 +1,14 @@
 //! The WebSocket routes: `/ws/publish/{stream}` hands the socket to an ingest session;
 //! `/ws/watch/{stream}` tells a viewer `manifest_ready` / `ended` / `error` for the stream's current
 //! presentation (and each later one), without ingest.
+//!
+//! A publisher is checked before the upgrade: its page's `Origin` ([`crate::auth::origin`], 403 when
+//! refused) and its `?token=` ([`crate::auth::PublishRights`], `unauthorized`); the admission webhook
+//! runs in the session, after `start`. A viewer needs no rights (what it is told is public), but takes
+//! a slot ([`viewer_slots`]: 503 / 429 when none is left) and is pinged every
+//! `--viewer-ping-interval`: one that doesn't answer by the next ping is closed.
+
+mod viewer_slots;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -9,8 +17,13 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, Session};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
+use tokio::time::{Instant, MissedTickBehavior};
 
 use super::AppState;
+use crate::auth::host::{RequestFacts, ServerOrigin, client_address, server_origin};
+use crate::auth::origin::publisher_origin_allowed;
+use crate::auth::{Admission, PublishRights, TokenRefusal, unix_now};
+use crate::config::Config;
 use crate::error_code::ErrorCode;
 use crate::ingest::session;
 use crate::media::DashSettings;
@@ -18,6 +31,7 @@ use crate::metrics::Metrics;
 use crate::protocol::ServerMessage;
 use crate::stream_id::StreamId;
 use crate::streams::EventCursor;
+pub use viewer_slots::{SlotRefused, ViewerSlot, ViewerSlots};
 
 /// Viewers send nothing but pings and close frames.
 const VIEWER_MAX_FRAME: usize = 4096;
@@ -27,17 +41,30 @@ pub struct PublishQuery {
     token: Option<String>,
 }
 
-fn bad_stream_id(error: impl ToString) -> HttpResponse {
-    HttpResponse::BadRequest().content_type("text/plain; charset=utf-8").body(error.to_string())
+fn text(mut response: actix_web::HttpResponseBuilder, body: String) -> HttpResponse {
+    response.content_type("text/plain; charset=utf-8").body(body)
 }
 
-/// Compares secrets in time that depends only on the length of `expected`.
-fn constant_time_eq(given: &[u8], expected: &[u8]) -> bool {
-    let mut difference = (given.len() != expected.len()) as u8;
-    for (i, e) in expected.iter().enumerate() {
-        difference |= e ^ given.get(i).copied().unwrap_or(0);
+/// The headers and addresses [`crate::auth::host`] decides from.
+fn request_facts(request: &HttpRequest) -> RequestFacts<'_> {
+    let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
+    RequestFacts {
+        host: header("host").or_else(|| request.uri().authority().map(|a| a.as_str())),
+        forwarded: header("forwarded"),
+        x_forwarded_host: header("x-forwarded-host"),
+        x_forwarded_proto: header("x-forwarded-proto"),
+        x_forwarded_for: header("x-forwarded-for"),
+        peer: request.peer_addr(),
+        local: Some(request.app_config().local_addr()),
     }
-    difference == 0
+}
+
+/// This server's origin: `--public-url`'s when set, else the one the request reached.
+fn own_origin(config: &Config, facts: &RequestFacts) -> Option<ServerOrigin> {
+    match &config.public_url {
+        Some(url) => ServerOrigin::of_url(url),
+        None => server_origin(facts, config.trust_forwarded),
+    }
 }
 
 pub async fn publish(
@@ -49,23 +76,44 @@ pub async fn publish(
 ) -> actix_web::Result<HttpResponse> {
     let stream = match StreamId::parse(&stream) {
         Ok(stream) => stream,
-        Err(e) => return Ok(bad_stream_id(e)),
+        Err(e) => return Ok(text(HttpResponse::BadRequest(), e.to_string())),
     };
-    let authorised = match &state.config.publish_token {
-        None => true,
-        Some(expected) => query.token.as_deref().is_some_and(|t| constant_time_eq(t.as_bytes(), expected.as_bytes())),
+    let config = &state.config;
+    let facts = request_facts(&request);
+    // A header that is not text is no origin this server allows.
+    let origin = request.headers().get("origin").map(|v| v.to_str().unwrap_or("(not text)"));
+    if !publisher_origin_allowed(origin, own_origin(config, &facts).as_ref(), &config.allowed_origins) {
+        Metrics::add(&state.metrics.publishes_refused, 1);
+        let origin = origin.unwrap_or_default();
+        log::info!("stream {stream}: publish refused, the page's origin {origin:?} is not allowed");
+        let sentence = format!(
+            "stream {stream}: publishing from a page at {origin:?} is not allowed by this server (unauthorized); \
+             its operator can add the origin to --allowed-origins\n"
+        );
+        return Ok(text(HttpResponse::Forbidden(), sentence));
+    }
+    let rights = PublishRights {
+        token: config.publish_token.as_deref(),
+        secret: config.publish_secret.as_deref().map(str::as_bytes),
     };
+    let refusal = rights.check(&stream, query.token.as_deref(), unix_now()).err();
     let is_upgrade = request.headers().get("upgrade").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
-    if !authorised && !is_upgrade {
-        return Ok(HttpResponse::Unauthorized().content_type("text/plain; charset=utf-8").body("publish token required\n"));
+    if let (Some(refusal), false) = (&refusal, is_upgrade) {
+        return Ok(text(HttpResponse::Unauthorized(), format!("stream {stream}: {refusal}\n")));
     }
     let (response, mut socket, messages) = actix_ws::handle(&request, body)?;
-    if !authorised {
+    if let Some(refusal) = refusal {
         // Browsers can't read a refused handshake's status, so say it on the socket.
         Metrics::add(&state.metrics.publishes_refused, 1);
-        log::info!("stream {stream}: publish refused, missing or wrong token");
+        // The sentence tells the publisher how to pass a token; the log says only what was wrong.
+        let why = match &refusal {
+            TokenRefusal::Missing => "no publish token".to_string(),
+            TokenRefusal::Wrong => "wrong publish token".to_string(),
+            TokenRefusal::Signed(e) => e.to_string(),
+        };
+        log::info!("stream {stream}: publish refused: {why}");
         actix_web::rt::spawn(async move {
-            let message = "this server requires a publish token: add ?token=... to the WebSocket URL".to_string();
+            let message = refusal.to_string();
             let _ = socket.text(ServerMessage::Error { code: ErrorCode::Unauthorized, message }.to_json()).await;
             let reason = CloseReason { code: CloseCode::Policy, description: Some("unauthorized".into()) };
             let _ = socket.close(Some(reason)).await;
@@ -74,29 +122,30 @@ pub async fn publish(
     }
     let max = state.ingest.max_message_bytes;
     let messages = messages.max_frame_size(max).aggregate_continuations().max_continuation_size(max);
-    let settings = dash_settings(&state, &request);
-    actix_web::rt::spawn(session::run(Arc::clone(&state.ingest), stream, settings, socket, messages));
+    let settings = dash_settings(config, &facts);
+    let admission = Admission {
+        webhook: config.auth_webhook.clone(),
+        remote_addr: client_address(&facts, config.trust_forwarded),
+        token: query.into_inner().token,
+    };
+    actix_web::rt::spawn(session::run(Arc::clone(&state.ingest), stream, settings, admission, socket, messages));
     Ok(response)
 }
 
 /// The packager settings for a publish request: `/time` on this server as the clock for players, from
-/// `--public-url` when set, otherwise from how the publisher reached us.
-fn dash_settings(state: &AppState, request: &HttpRequest) -> DashSettings {
-    let config = &state.config;
+/// `--public-url` when set, otherwise from the host the publisher reached (validated, see
+/// [`crate::auth::host`]).
+fn dash_settings(config: &Config, facts: &RequestFacts) -> DashSettings {
     let base = match &config.public_url {
-        Some(url) => url.trim_end_matches('/').to_string(),
-        None => {
-            let info = request.connection_info();
-            let scheme = if info.scheme() == "https" { "https" } else { "http" };
-            format!("{scheme}://{}", info.host())
-        }
+        Some(url) => Some(url.trim_end_matches('/').to_string()),
+        None => server_origin(facts, config.trust_forwarded).map(|origin| origin.to_string()),
     };
     DashSettings {
         segment_duration: config.segment_duration,
         low_latency: config.latency == crate::config::Latency::Low,
         fragment_duration: config.fragment_duration,
         target_latency: config.target_latency,
-        utc_timing_url: Some(format!("{base}/time")),
+        utc_timing_url: base.map(|base| format!("{base}/time")),
         presentation_tag: String::new(),
     }
 }
@@ -109,11 +158,23 @@ pub async fn watch(
 ) -> actix_web::Result<HttpResponse> {
     let stream = match StreamId::parse(&stream) {
         Ok(stream) => stream,
-        Err(e) => return Ok(bad_stream_id(e)),
+        Err(e) => return Ok(text(HttpResponse::BadRequest(), e.to_string())),
+    };
+    let address = client_address(&request_facts(&request), state.config.trust_forwarded);
+    let slot = match state.viewer_slots.take(address) {
+        Ok(slot) => slot,
+        Err(refused) => {
+            log::info!("stream {stream}: viewer refused: {refused}");
+            let status = match refused {
+                SlotRefused::ServerFull(_) => HttpResponse::ServiceUnavailable(),
+                SlotRefused::AddressFull(_) => HttpResponse::TooManyRequests(),
+            };
+            return Ok(text(status, format!("{refused}\n")));
+        }
     };
     let (response, socket, messages) = actix_ws::handle(&request, body)?;
     let messages = messages.max_frame_size(VIEWER_MAX_FRAME).aggregate_continuations();
-    actix_web::rt::spawn(follow(state.into_inner(), stream, socket, messages));
+    actix_web::rt::spawn(follow(state.into_inner(), stream, slot, socket, messages));
     Ok(response)
 }
 
@@ -133,11 +194,22 @@ impl Drop for ViewerCount {
     }
 }
 
-/// A viewer's session: the stream's events, for as long as the viewer stays.
-async fn follow(state: Arc<AppState>, stream: StreamId, mut socket: Session, mut messages: actix_ws::AggregatedMessageStream) {
+/// A viewer's session: the stream's events, for as long as the viewer stays and answers pings.
+async fn follow(
+    state: Arc<AppState>,
+    stream: StreamId,
+    _slot: ViewerSlot,
+    mut socket: Session,
+    mut messages: actix_ws::AggregatedMessageStream,
+) {
     let _count = ViewerCount::new(&state.metrics);
     let mut changes = state.registry.subscribe();
     let mut cursor = EventCursor::viewer();
+    let every = state.config.viewer_ping_interval;
+    let mut heartbeat = tokio::time::interval_at(Instant::now() + every, every);
+    heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    // Anything from the viewer since the last ping (a pong, usually) shows it is still there.
+    let mut answered = true;
     loop {
         if let Some(status) = state.registry.status(&stream) {
             for message in cursor.due(&stream, &status) {
@@ -153,15 +225,30 @@ async fn follow(state: Arc<AppState>, stream: StreamId, mut socket: Session, mut
         }
         loop {
             tokio::select! {
-                message = messages.recv() => match message {
-                    Some(Ok(AggregatedMessage::Ping(bytes))) => {
-                        if socket.pong(&bytes).await.is_err() {
-                            return;
+                message = messages.recv() => {
+                    answered = true;
+                    match message {
+                        Some(Ok(AggregatedMessage::Ping(bytes))) => {
+                            if socket.pong(&bytes).await.is_err() {
+                                return;
+                            }
                         }
+                        Some(Ok(AggregatedMessage::Close(_))) | None | Some(Err(_)) => return,
+                        Some(Ok(_)) => {}
                     }
-                    Some(Ok(AggregatedMessage::Close(_))) | None | Some(Err(_)) => return,
-                    Some(Ok(_)) => {}
-                },
+                }
+                _ = heartbeat.tick() => {
+                    if !answered {
+                        log::info!("stream {stream}: closing a viewer socket that did not answer a ping within {every:?}");
+                        let reason = CloseReason { code: CloseCode::Policy, description: Some("ping unanswered".into()) };
+                        let _ = socket.close(Some(reason)).await;
+                        return;
+                    }
+                    answered = false;
+                    if socket.ping(b"").await.is_err() {
+                        return;
+                    }
+                }
                 change = changes.recv() => match change {
                     Ok(id) if id != stream => {}
                     Ok(_) | Err(RecvError::Lagged(_)) => break,
@@ -169,19 +256,5 @@ async fn follow(state: Arc<AppState>, stream: StreamId, mut socket: Session, mut
                 },
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::constant_time_eq;
-
-    #[test]
-    fn token_comparison() {
-        assert!(constant_time_eq(b"s3cret", b"s3cret"));
-        assert!(!constant_time_eq(b"s3cre", b"s3cret"));
-        assert!(!constant_time_eq(b"s3cretx", b"s3cret"));
-        assert!(!constant_time_eq(b"S3cret", b"s3cret"));
-        assert!(!constant_time_eq(b"", b"s3cret"));
     }
 }

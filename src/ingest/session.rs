@@ -15,6 +15,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 
 use super::{IngestError, pipeline};
+use crate::auth::Admission;
 use crate::error_code::ErrorCode;
 use crate::media::{Connection, DashSettings, Feed, InputEnd, RecorderFormat, files};
 use crate::metrics::Metrics;
@@ -37,7 +38,7 @@ pub struct IngestContext {
     pub max_message_bytes: usize,
     /// Most recorder bytes one presentation may receive (0: no limit).
     pub max_stream_bytes: u64,
-    /// A publisher silent this long has its presentation finalised.
+    /// A publisher that sends no media bytes this long has its presentation finalised.
     pub idle_timeout: Duration,
     /// How long a vanished publisher may take to come back and continue.
     pub reconnect_grace: Duration,
@@ -48,11 +49,12 @@ pub async fn run(
     context: Arc<IngestContext>,
     stream: StreamId,
     settings: DashSettings,
+    admission: Admission,
     session: Session,
     messages: AggregatedMessageStream,
 ) {
     let mut publisher = Publisher { context, stream, session, messages };
-    if let Err(Some(error)) = publisher.publish(settings).await {
+    if let Err(Some(error)) = publisher.publish(settings, admission).await {
         Metrics::add(&publisher.context.metrics.publishes_refused, 1);
         log::info!("{error}");
         publisher.close_with_error(error.code(), error.to_string()).await;
@@ -80,8 +82,12 @@ enum Ending {
 }
 
 impl Publisher {
-    async fn publish(&mut self, settings: DashSettings) -> SessionResult<()> {
+    async fn publish(&mut self, settings: DashSettings, admission: Admission) -> SessionResult<()> {
         let (format, mime_type) = self.await_start().await?;
+        // Before anything is claimed or written: a refused publisher changes nothing.
+        admission.admit(&self.stream, &mime_type).await.map_err(|refused| {
+            Some(IngestError::Refused { stream: self.stream.clone(), code: ErrorCode::Unauthorized, reason: refused.to_string() })
+        })?;
         let recording_started = SystemTime::now();
         let registry = Arc::clone(&self.context.registry);
         let tag = files::new_presentation_tag();
@@ -213,9 +219,10 @@ impl Publisher {
         loop {
             tokio::select! {
                 message = self.messages.recv() => {
-                    idle_deadline = Instant::now() + idle;
                     match message {
                         Some(Ok(AggregatedMessage::Binary(bytes))) => {
+                            // Only media bytes count: pings and text would hold a stream slot for free.
+                            idle_deadline = Instant::now() + idle;
                             if let Some(ending) = self.take_bytes(presentation, chunks, bytes).await {
                                 return ending;
                             }
@@ -258,7 +265,7 @@ impl Publisher {
                     Err(RecvError::Closed) => return Ending::Gone,
                 },
                 _ = tokio::time::sleep_until(idle_deadline) => {
-                    log::info!("stream {}: no data from the publisher for {idle:?}; finalising", self.stream);
+                    log::info!("stream {}: no media bytes from the publisher for {idle:?}; finalising", self.stream);
                     return Ending::Finalising;
                 }
                 _ = shutdown.wait_for(|stopping| *stopping) => {

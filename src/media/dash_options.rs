@@ -65,7 +65,7 @@ pub fn muxer_options(settings: &DashSettings, segment_type: SegmentType) -> Vec<
         ("media_seg_name", format!("chunk-{tag}-$RepresentationID$-$Number%05d$.$ext$")),
     ];
     if let Some(url) = &settings.utc_timing_url {
-        options.push(("utc_timing_url", url.clone()));
+        options.push(("utc_timing_url", xml_attribute(url)));
     }
     if segment_type == SegmentType::Mp4 {
         options.push(("hls_playlist", "1".to_string()));
@@ -92,6 +92,23 @@ pub fn muxer_options(settings: &DashSettings, segment_type: SegmentType) -> Vec<
         options.extend([("use_timeline", "1".to_string()), ("update_period", "1".to_string())]);
     }
     options
+}
+
+/// FFmpeg 5.1's dashenc prints `utc_timing_url` into the MPD's `<UTCTiming value="%s"/>` as it is, so
+/// it must arrive escaped for an XML attribute (it is used nowhere else).
+fn xml_attribute(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&apos;"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
 }
 
 /// Low latency applies only when asked for and the segments are chunkable (MP4).
@@ -151,6 +168,13 @@ mod tests {
         assert_eq!(get(&options, "window_size"), Some("0"));
         assert_eq!(get(&options, "seg_duration"), Some("2.000"));
         assert_eq!(get(&options, "update_period"), Some("1"));
+    }
+
+    #[test]
+    fn the_time_url_is_escaped_for_the_mpd() {
+        let hostile = DashSettings { utc_timing_url: Some(r#"http://a/x"/><BaseURL>&'</BaseURL>"#.into()), ..settings(true) };
+        let options = muxer_options(&hostile, SegmentType::Mp4);
+        assert_eq!(get(&options, "utc_timing_url"), Some("http://a/x&quot;/&gt;&lt;BaseURL&gt;&amp;&apos;&lt;/BaseURL&gt;"));
     }
 
     #[test]

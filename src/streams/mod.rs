@@ -1,10 +1,11 @@
 //! streams — what exists, in which state, and who is told: the [`registry`] of streams, a [`watcher`]
 //! on each live stream's folder, the [`readiness`] rule for `manifest_ready`, and the [`events`] each
-//! publisher or viewer is owed.
+//! publisher or viewer is owed; [`retention`] removes old recordings.
 
 pub mod events;
 pub mod readiness;
 pub mod registry;
+pub mod retention;
 pub mod status;
 pub mod watcher;
 

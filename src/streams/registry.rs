@@ -346,6 +346,26 @@ impl Registry {
         self.announce(&presentation.stream);
     }
 
+    /// Forgets an ended or failed stream and moves its folder to `trash` (for deleting outside the
+    /// lock), in one step under the lock so no publisher can claim the id in between. False, and
+    /// nothing done, while the stream is active.
+    pub fn retire(&self, stream: &StreamId, trash: &std::path::Path) -> std::io::Result<bool> {
+        let mut streams = self.lock();
+        if streams.get(stream).is_some_and(|e| e.status.state.is_active()) {
+            return Ok(false);
+        }
+        match std::fs::rename(self.stream_dir(stream), trash) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        let retired = streams.remove(stream);
+        drop(streams);
+        if retired.is_some() {
+            self.announce(stream);
+        }
+        Ok(true)
+    }
+
     fn announce(&self, stream: &StreamId) {
         // No subscribers is fine: nobody is waiting.
         let _ = self.changes.send(stream.clone());

@@ -148,3 +148,33 @@ impl Client {
         publisher.expect("ended", super::WAIT)
     }
 }
+
+impl Client {
+    /// Connects with handshake headers added or replaced exactly as given (`Host`, `Origin`, ...), as a
+    /// hostile client could send them. `Err` carries a refused handshake's status and body.
+    pub fn connect_with_headers(server: &Server, path: &str, headers: &[(&str, &str)]) -> Result<Client, (u16, String)> {
+        use tungstenite::client::IntoClientRequest;
+        use tungstenite::http::{HeaderName, HeaderValue};
+        let mut request = server.ws_url(path).into_client_request().unwrap();
+        for (name, value) in headers {
+            let name = HeaderName::from_bytes(name.as_bytes()).unwrap();
+            request.headers_mut().insert(name, HeaderValue::from_str(value).unwrap());
+        }
+        let stream = TcpStream::connect(server.addr).unwrap();
+        stream.set_nodelay(true).unwrap();
+        stream.set_read_timeout(Some(super::WAIT)).unwrap();
+        match tungstenite::client(request, MaybeTlsStream::Plain(stream)) {
+            Ok((socket, _)) => Ok(Client { socket, received: Vec::new(), close_code: None }),
+            Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(response))) => {
+                let body = response.body().as_deref().map(String::from_utf8_lossy).unwrap_or_default().into_owned();
+                Err((response.status().as_u16(), body))
+            }
+            Err(e) => panic!("handshake on {path}: {e}"),
+        }
+    }
+
+    /// Sends a WebSocket ping; false if the connection is gone.
+    pub fn send_ping(&mut self) -> bool {
+        self.socket.send(Message::Ping(Vec::new().into())).is_ok()
+    }
+}
