@@ -3,7 +3,7 @@
 //!
 //!   scripts/bench-viewers 1000        (builds the release binary and this, then runs it)
 //!   LIVEDASH_BIN=target/release/livedash cargo run --release --example bench_viewers -- \
-//!       --viewers 1000 [--seconds 20] [-- livedash flags]
+//!       --viewers 1000 [--seconds 20] [--ramp-seconds 1] [-- livedash flags]
 //!
 //! Every viewer reads the MPD once (`availabilityStartTime`, each `SegmentTemplate`), then for each
 //! representation, on its own keep-alive HTTP/1.1 connection (as a browser fetches audio and video
@@ -36,6 +36,9 @@ const READ_BUFFER: usize = 8 * 1024;
 struct Options {
     viewers: usize,
     seconds: f64,
+    /// Viewers join evenly over this long, as a crowd arrives (all in one instant would only measure
+    /// the kernel's accept queue and SYN retries).
+    ramp: Duration,
     server_args: Vec<String>,
 }
 
@@ -52,7 +55,12 @@ fn options() -> Options {
             .map(|v| v.parse().unwrap_or_else(|_| panic!("{name} takes a number")))
             .unwrap_or(default)
     };
-    Options { viewers: get("--viewers", 100.0) as usize, seconds: get("--seconds", 20.0), server_args }
+    Options {
+        viewers: get("--viewers", 100.0) as usize,
+        seconds: get("--seconds", 20.0),
+        ramp: Duration::from_secs_f64(get("--ramp-seconds", 1.0)),
+        server_args,
+    }
 }
 
 /// One segment a viewer received whole.
@@ -276,15 +284,22 @@ fn main() {
         })
     };
 
+    let client_cpu_before = common::server::cpu_seconds(std::process::id());
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let until = Instant::now() + Duration::from_secs_f64(options.seconds);
     let addr = server.addr;
     let results: Vec<(Vec<Received>, Vec<String>)> = runtime.block_on(async {
-        let tasks: Vec<_> = (0..options.viewers)
-            .flat_map(|_| 0..live.representations.len())
-            .map(|rep| {
+        let began = tokio::time::Instant::now();
+        let (viewers, ramp) = (options.viewers, options.ramp);
+        let tasks: Vec<_> = (0..viewers)
+            .flat_map(|viewer| (0..live.representations.len()).map(move |rep| (viewer, rep)))
+            .map(|(viewer, rep)| {
                 let live = Arc::clone(&live);
-                tokio::spawn(async move { follow(addr, "bench", &live, rep, until).await })
+                let join_at = began + ramp.mul_f64(viewer as f64 / viewers as f64);
+                tokio::spawn(async move {
+                    tokio::time::sleep_until(join_at).await;
+                    follow(addr, "bench", &live, rep, until).await
+                })
             })
             .collect();
         let mut results = Vec::new();
@@ -294,6 +309,7 @@ fn main() {
         results
     });
     let cpu = server.cpu_seconds() - cpu_before;
+    let client_cpu = common::server::cpu_seconds(std::process::id()) - client_cpu_before;
     viewing.store(false, Ordering::Relaxed);
     let rss_peak = sampler.join().unwrap();
     publishing.join().unwrap();
@@ -327,10 +343,11 @@ fn main() {
 
     let segments: usize = results.iter().map(|(r, _)| r.len()).sum();
     println!(
-        "bench-viewers: {} viewers × {} representations for {:.0} s: {segments} segments received, {:.1} MB",
+        "bench-viewers: {} viewers × {} representations for {:.0} s (joining over {:.1} s): {segments} segments received, {:.1} MB",
         options.viewers,
         live.representations.len(),
         options.seconds,
+        options.ramp.as_secs_f64(),
         delivered as f64 / 1e6
     );
     println!("failures: {}", failures.len());
@@ -347,6 +364,7 @@ fn main() {
         "server CPU: {cpu:.2} s over the viewing, {:.2} s per GB delivered",
         if delivered > 0 { cpu / (delivered as f64 / 1e9) } else { 0.0 }
     );
+    println!("client CPU (one thread): {client_cpu:.2} s over the viewing: near the viewing time means the client was the limit");
     println!(
         "server RSS: {:.1} MiB before, peak {:.1} MiB while viewing, {:.1} KB per viewer",
         rss_before as f64 / 1048576.0,
