@@ -16,7 +16,7 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::media::{count_packets, count_presentation_packets, looped, media_duration_micros};
@@ -103,17 +103,23 @@ fn main() {
     let _ = rlimit::increase_nofile_limit(u64::MAX);
 
     let sent_total = Arc::new(AtomicU64::new(0));
+    // Publishers that sent everything: the load lasts until the first one has (refused ones never count).
+    let finished_sending = Arc::new(AtomicUsize::new(0));
+    // Streams the server took: what RSS and CPU are shared by.
+    let accepted = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let cpu_start = server.cpu_seconds();
     let publishers: Vec<_> = (0..options.publishers)
         .map(|i| {
             let stream = format!("soak-{i}");
             let mut client = Client::publish(&server, &stream);
-            let (data, sent_total) = (Arc::clone(&data), Arc::clone(&sent_total));
+            let (data, sent_total, finished_sending, accepted) =
+                (Arc::clone(&data), Arc::clone(&sent_total), Arc::clone(&finished_sending), Arc::clone(&accepted));
             let speed = options.speed;
             std::thread::spawn(move || -> Result<String, String> {
                 client.start("video/x-matroska;codecs=avc1,opus");
                 wait_for(&mut client, &stream, "accepted", common::WAIT)?;
+                accepted.fetch_add(1, Ordering::Relaxed);
                 // ~100 ms of media per message, like the publisher page.
                 let chunk = ((data.len() as f64 / data_seconds / 10.0) as usize).max(1);
                 let begin = Instant::now();
@@ -127,6 +133,7 @@ fn main() {
                     }
                     sent_total.fetch_add(piece.len() as u64, Ordering::Relaxed);
                 }
+                finished_sending.fetch_add(1, Ordering::Relaxed);
                 client.stop();
                 wait_for(&mut client, &stream, "ended", Duration::from_secs(120))?;
                 Ok(stream)
@@ -144,7 +151,7 @@ fn main() {
         let (rss, cpu) = (server.rss_bytes(), server.cpu_seconds());
         peak = peak.max(rss);
         let t = started.elapsed();
-        if publishers.iter().all(|p| !p.is_finished()) {
+        if finished_sending.load(Ordering::Relaxed) == 0 {
             loaded = (t, rss, cpu);
         }
         if start.is_none() && t >= warm_up {
@@ -175,8 +182,11 @@ fn main() {
         mib(peak),
     );
     println!("growth from start to end of load: {:+.1} %", (loaded_rss as f64 / start_rss as f64 - 1.0) * 100.0);
-    let n = options.publishers.max(1) as f64;
-    println!("RSS per stream at the end of load: {:.2} MiB", mib(loaded_rss.saturating_sub(idle_rss)) / n);
+    let n = accepted.load(Ordering::Relaxed).max(1) as f64;
+    println!(
+        "RSS per stream at the end of load: {:.2} MiB ({n} streams accepted)",
+        mib(loaded_rss.saturating_sub(idle_rss)) / n
+    );
     let stream_hours = n * (loaded_at.saturating_sub(start_at)).as_secs_f64() * options.speed / 3600.0;
     if stream_hours > 0.0 {
         println!(
