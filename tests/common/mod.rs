@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod live;
+pub mod live_edge;
 pub mod media;
 pub mod server;
 pub mod ws;
