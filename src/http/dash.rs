@@ -29,7 +29,7 @@ use tokio::time::Instant;
 
 use super::AppState;
 use crate::delivery::cache::{self, Cached, FileCache, Identity};
-use crate::delivery::folder::Lookup;
+use crate::delivery::folder::{Folder, Lookup};
 use crate::delivery::live::LiveSegment;
 use crate::delivery::range::{self, ByteRange};
 use crate::delivery::{body, open_no_follow};
@@ -77,10 +77,17 @@ pub async fn file(request: HttpRequest, path: web::Path<(String, String)>, state
     if let Some(cached) = cache.get(&request.path) {
         return request.finished(cached);
     }
+    // A live stream's segments are looked up in its live state first: a viewer at the live edge is
+    // answered from the shared copy without a trip to the blocking pool.
+    if kind.is_segment()
+        && let Some(folder) = state.registry.live_folder(&request.stream)
+    {
+        return request.live(&folder).await;
+    }
     match load(cache, request.path.clone()).await {
         Ok(Loaded::Memory(cached)) => request.finished(cached),
         Ok(Loaded::Large(file)) => request.large(file),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => request.not_finished().await,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => not_found(&request.stream, &request.name),
         Err(e) => {
             log::error!("stream {}: reading {}: {e}", request.stream, request.name);
             text(StatusCode::INTERNAL_SERVER_ERROR, format!("stream {}: could not read {}\n", request.stream, request.name))
@@ -89,13 +96,9 @@ pub async fn file(request: HttpRequest, path: web::Path<(String, String)>, state
 }
 
 impl Request<'_> {
-    /// A segment of a live stream that isn't finished: wait at the live edge for it to start, then
-    /// stream it as it grows.
-    async fn not_finished(&self) -> HttpResponse {
-        let folder = match (self.kind.is_segment(), self.state.registry.live_folder(&self.stream)) {
-            (true, Some(folder)) => folder,
-            _ => return not_found(&self.stream, &self.name),
-        };
+    /// A segment of a live stream: finished, being written (streamed as it grows), at the live edge
+    /// (wait for it to start), or not coming (404 at once).
+    async fn live(&self, folder: &Folder) -> HttpResponse {
         let deadline = Instant::now() + self.state.config.segment_duration + WAIT_SLACK;
         loop {
             match folder.lookup(&self.name) {
@@ -110,7 +113,7 @@ impl Request<'_> {
         }
     }
 
-    /// The file appeared while we waited: serve it from the cache or disk.
+    /// The file is finished: serve it from the cache or disk.
     async fn reload(&self) -> HttpResponse {
         let cache = self.state.registry.media_watcher().cache();
         if let Some(cached) = cache.get(&self.path) {

@@ -37,12 +37,14 @@ pub struct AppState {
 
 /// Registers every route of the contract.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", get_or_head().to(pages::publisher))
+    // Media files first: actix-web tries routes in order and matches each pattern with a
+    // placeholder by a regex, so the route that takes almost every request must not pay for the others.
+    cfg.route("/dash/{stream}/{file}", get_or_head().to(dash::file))
+        .route("/", get_or_head().to(pages::publisher))
         .route("/watch/{stream}", get_or_head().to(pages::viewer))
         .route("/assets/{file}", get_or_head().to(pages::asset))
         .route("/ws/publish/{stream}", get_or_head().to(sockets::publish))
         .route("/ws/watch/{stream}", get_or_head().to(sockets::watch))
-        .route("/dash/{stream}/{file}", get_or_head().to(dash::file))
         .route("/time", get_or_head().to(api::time))
         .route("/healthz", get_or_head().to(api::healthz))
         .route("/metrics", get_or_head().to(api::metrics))

@@ -1,6 +1,7 @@
-//! streams — what exists, in which state, and who is told: the [`registry`] of streams, a [`watcher`]
-//! on each live stream's folder, the [`readiness`] rule for `manifest_ready`, and the [`events`] each
-//! publisher or viewer is owed; [`retention`] removes old recordings.
+//! streams — what exists, in which state, and who is told: the [`registry`] of streams, the one
+//! [`watcher`] of the media folder (a watch per live stream's folder), the [`readiness`] rule for
+//! `manifest_ready`, and the [`events`] each publisher or viewer is owed; [`retention`]
+//! removes old recordings.
 
 pub mod events;
 pub mod readiness;
@@ -17,7 +18,8 @@ pub use registry::{Presentation, Registry, StreamState, StreamStatus};
 use crate::media::MANIFEST;
 
 /// Marks the presentation ready if its manifest is now playable. Called from the folder watcher on
-/// every file event until ready, and once more when the packager finishes.
+/// every file change that matters (never on opens: this reads the manifest) until ready, and once more
+/// when the packager finishes.
 pub fn check_ready(registry: &Registry, presentation: &Presentation) {
     if registry.is_ready(presentation) {
         return;
