@@ -6,6 +6,7 @@ pub mod events;
 pub mod readiness;
 pub mod registry;
 pub mod status;
+pub mod tasks;
 pub mod watcher;
 
 use std::path::Path;
