@@ -49,7 +49,8 @@ pub enum InputEnd {
 pub fn feed_channel(capacity: usize) -> (FeedSender, FeedReceiver) {
     let (sender, receiver) = crossbeam_channel::bounded(capacity);
     let room = Arc::new(Notify::new());
-    (FeedSender { chunks: sender, room: Arc::clone(&room) }, FeedReceiver { chunks: receiver, room })
+    let receiver = FeedReceiver { chunks: receiver, room: Arc::clone(&room), _closed: WakeOnDrop(Arc::clone(&room)) };
+    (FeedSender { chunks: sender, room }, receiver)
 }
 
 /// The ingest's end of a feed channel.
@@ -109,6 +110,19 @@ impl FeedSender {
 pub struct FeedReceiver {
     chunks: Receiver<Feed>,
     room: Arc<Notify>,
+    /// Declared after `chunks`, so it is dropped after it: the woken sender must find the channel
+    /// closed, not still full.
+    _closed: WakeOnDrop,
+}
+
+/// Wakes the sender when dropped: it may be waiting for room that will never come.
+#[derive(Debug)]
+struct WakeOnDrop(Arc<Notify>);
+
+impl Drop for WakeOnDrop {
+    fn drop(&mut self) {
+        self.0.notify_one();
+    }
 }
 
 impl FeedReceiver {
@@ -117,13 +131,6 @@ impl FeedReceiver {
         let item = self.chunks.recv().ok();
         self.room.notify_one();
         item
-    }
-}
-
-impl Drop for FeedReceiver {
-    fn drop(&mut self) {
-        // The sender may be waiting for room that will never come: let it see the channel closed.
-        self.room.notify_one();
     }
 }
 
