@@ -105,12 +105,13 @@ fn a_reconnect_the_packager_can_no_longer_take_starts_a_new_presentation() {
     assert!(duration > 9.0, "the reconnected publisher's 10 s were packaged, not dropped: {ended}");
 }
 
-/// Threads of the server's blocking pools (tokio names them `tokio-runtime-worker`, 15 characters kept).
+/// Threads of the server's blocking pools (tokio names them `tokio-rt-worker`; actix's own threads
+/// are `actix-*`, packagers `pkg-*`).
 fn blocking_pool_threads(server: &Server) -> usize {
     std::fs::read_dir(format!("/proc/{}/task", server.pid()))
         .unwrap()
         .filter_map(|task| std::fs::read_to_string(task.unwrap().path().join("comm")).ok())
-        .filter(|name| name.starts_with("tokio-runtime"))
+        .filter(|name| name.trim() == "tokio-rt-worker")
         .count()
 }
 
