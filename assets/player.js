@@ -30,9 +30,11 @@ async function inspectManifest(url) {
     const mpd = new DOMParser().parseFromString(text, 'application/xml').documentElement;
     const lowLatency = text.includes('availabilityTimeComplete="false"');
     const match = /PT([\d.]+)S/.exec(mpd.getAttribute('maxSegmentDuration') || '');
-    return { live: mpd.getAttribute('type') === 'dynamic', lowLatency, segmentSeconds: match ? Number(match[1]) : NaN };
+    const latency = mpd.getElementsByTagName('Latency')[0];
+    const targetSeconds = latency ? Number(latency.getAttribute('target')) / 1000 : NaN;
+    return { live: mpd.getAttribute('type') === 'dynamic', lowLatency, segmentSeconds: match ? Number(match[1]) : NaN, targetSeconds };
   } catch {
-    return { live: true, lowLatency: true, segmentSeconds: NaN };
+    return { live: true, lowLatency: true, segmentSeconds: NaN, targetSeconds: NaN };
   }
 }
 
@@ -45,7 +47,8 @@ export async function startPlayer(video, manifestUrl, { onEvent } = {}) {
   const player = dashjs.MediaPlayer().create();
   let startDelay = NaN;
   if (wholeSegments) startDelay = NORMAL_MODE_DELAY_SEGMENTS * manifest.segmentSeconds;
-  if (lowLatencyStart) startDelay = LOW_LATENCY_START_DELAY;
+  // A target already further back than the start delay needs no head start.
+  if (lowLatencyStart) startDelay = Math.max(LOW_LATENCY_START_DELAY, manifest.targetSeconds || 0);
   player.updateSettings({
     debug: { logLevel: dashjs.Debug.LOG_LEVEL_WARNING },
     streaming: {
