@@ -11,6 +11,18 @@
  */
 const NORMAL_MODE_DELAY_SEGMENTS = 2;
 
+/**
+ * Where low latency starts, in seconds behind the live edge, and how much it buffers before the first
+ * frame: at the MPD's target (0.6 s by default) the first fragments leave no room on a busy machine, and
+ * playback stalls right after it starts. Once playing, the target goes back to the MPD's and dash.js's
+ * catch-up closes the gap gently (at most +20 % speed), with the buffer to spare while it does.
+ */
+const LOW_LATENCY_START_DELAY = 2;
+const LOW_LATENCY_START_BUFFER = 1;
+
+/** How long low latency plays at its start delay before catching up: the page's busiest seconds. */
+const LOW_LATENCY_CATCH_UP_AFTER_MS = 3000;
+
 /** What the manifest says about how to play it: chunked low latency, or whole segments of what length. */
 async function inspectManifest(url) {
   try {
@@ -18,9 +30,11 @@ async function inspectManifest(url) {
     const mpd = new DOMParser().parseFromString(text, 'application/xml').documentElement;
     const lowLatency = text.includes('availabilityTimeComplete="false"');
     const match = /PT([\d.]+)S/.exec(mpd.getAttribute('maxSegmentDuration') || '');
-    return { live: mpd.getAttribute('type') === 'dynamic', lowLatency, segmentSeconds: match ? Number(match[1]) : NaN };
+    const latency = mpd.getElementsByTagName('Latency')[0];
+    const targetSeconds = latency ? Number(latency.getAttribute('target')) / 1000 : NaN;
+    return { live: mpd.getAttribute('type') === 'dynamic', lowLatency, segmentSeconds: match ? Number(match[1]) : NaN, targetSeconds };
   } catch {
-    return { live: true, lowLatency: true, segmentSeconds: NaN };
+    return { live: true, lowLatency: true, segmentSeconds: NaN, targetSeconds: NaN };
   }
 }
 
@@ -29,12 +43,19 @@ export async function startPlayer(video, manifestUrl, { onEvent } = {}) {
   const absoluteManifest = new URL(manifestUrl, location.href);
   const manifest = await inspectManifest(absoluteManifest.href);
   const wholeSegments = manifest.live && !manifest.lowLatency && manifest.segmentSeconds > 0;
+  const lowLatencyStart = manifest.live && manifest.lowLatency;
   const player = dashjs.MediaPlayer().create();
+  let startDelay = NaN;
+  if (wholeSegments) startDelay = NORMAL_MODE_DELAY_SEGMENTS * manifest.segmentSeconds;
+  // A target already further back than the start delay needs no head start.
+  if (lowLatencyStart) startDelay = Math.max(LOW_LATENCY_START_DELAY, manifest.targetSeconds || 0);
   player.updateSettings({
     debug: { logLevel: dashjs.Debug.LOG_LEVEL_WARNING },
     streaming: {
       // NaN takes the target from the MPD (ServiceDescription in low latency).
-      delay: { liveDelay: wholeSegments ? NORMAL_MODE_DELAY_SEGMENTS * manifest.segmentSeconds : NaN },
+      delay: { liveDelay: startDelay },
+      // Only honoured when below the live delay: dash.js waits for this much before the first frame.
+      buffer: { initialBufferLevel: lowLatencyStart ? LOW_LATENCY_START_BUFFER : NaN },
       // Steer gently towards the target in both directions; dash.js does this only in low-latency mode
       // by default, which would leave a whole-segment stream that started early stalling at every segment.
       liveCatchup: { enabled: true, playbackRate: { min: -0.2, max: 0.2 } },
@@ -51,6 +72,14 @@ export async function startPlayer(video, manifestUrl, { onEvent } = {}) {
     for (const name of ['BUFFER_EMPTY', 'PLAYBACK_ERROR', 'ERROR', 'PLAYBACK_ENDED', 'DYNAMIC_TO_STATIC', 'STREAM_INITIALIZED']) {
       player.on(events[name], (event) => onEvent(name, event));
     }
+  }
+  if (lowLatencyStart) {
+    // Back to the MPD's target once playback is under way; dash.js recomputes its live delay on this.
+    const catchUp = () => {
+      player.off(dashjs.MediaPlayer.events.PLAYBACK_PLAYING, catchUp);
+      setTimeout(() => player.updateSettings({ streaming: { delay: { liveDelay: NaN } } }), LOW_LATENCY_CATCH_UP_AFTER_MS);
+    };
+    player.on(dashjs.MediaPlayer.events.PLAYBACK_PLAYING, catchUp);
   }
   player.initialize(video, absoluteManifest.href, true);
   return player;

@@ -169,6 +169,20 @@ pub struct Config {
     #[arg(long, env = "LIVEDASH_VIEWER_PING_INTERVAL", value_name = "SECONDS", default_value = DEFAULT_VIEWER_PING_SECONDS,
           value_parser = parse_ping_interval)]
     pub viewer_ping_interval: Duration,
+
+    // Lifecycle knobs (hidden: tests use them to provoke a slow packager honestly; documented in
+    // README's "Test-only flags"). Their defaults are what a real server runs with.
+    /// Hidden: how long finalising may take after a publisher's input ended before the publisher is
+    /// told the stream failed (the packager keeps running, and the stream id stays taken, until done).
+    #[arg(long, env = "LIVEDASH_FINALISE_TIMEOUT", hide = true, value_name = "SECONDS",
+          default_value = DEFAULT_FINALISE_TIMEOUT_SECONDS, value_parser = parse_finalise_timeout)]
+    pub finalise_timeout: Duration,
+
+    /// Hidden, test only: the packager pauses this long before taking each piece of input, standing in
+    /// for a slow disk or a busy machine (backpressure, slow finalising). 0 in service.
+    #[arg(long, env = "LIVEDASH_TEST_PACKAGER_DELAY", hide = true, value_name = "SECONDS", default_value = "0",
+          value_parser = parse_test_packager_delay)]
+    pub test_packager_delay: Duration,
 }
 
 /// What livedash does other than serving.
@@ -183,6 +197,18 @@ pub enum Command {
         #[arg(long, value_name = "DURATION", default_value = DEFAULT_TOKEN_TTL, value_parser = parse_ttl)]
         ttl: Duration,
     },
+}
+
+/// Finalising writes the trailer and the last segments: milliseconds, unless the disk hangs. Generous,
+/// because a publisher told "failed" may retry while the recording is in fact being finished.
+pub const DEFAULT_FINALISE_TIMEOUT_SECONDS: &str = "30";
+
+fn parse_finalise_timeout(text: &str) -> Result<Duration, String> {
+    parse_seconds_in(text, 0.1, 600.0)
+}
+
+fn parse_test_packager_delay(text: &str) -> Result<Duration, String> {
+    parse_seconds_in(text, 0.0, 60.0)
 }
 
 /// How the presentation trades latency for robustness.

@@ -11,7 +11,11 @@ async fn main() -> ExitCode {
         return print_token(&config, stream, *ttl);
     }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    match livedash::server::run(config).await {
+    let started = async {
+        let listener = livedash::server::bind(&config)?;
+        livedash::server::run(config, listener, livedash::server::signals()?).await
+    };
+    match started.await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             log::error!("{e}");

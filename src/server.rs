@@ -1,10 +1,17 @@
 //! Wiring: the registry, metrics and ingest context shared by every handler, and the actix-web server
-//! on `--bind`. The address actually bound is logged (`listening on http://...`), which is how a port
-//! of 0 becomes known.
+//! on a listener bound to `--bind` ([`bind`]). The address actually bound is logged
+//! (`listening on http://...`), which is how a port of 0 becomes known.
 //!
-//! SIGTERM or SIGINT stops the server gracefully: no new publishers, every live stream finalised (its
-//! manifest static), then the listener closes and the process exits 0 — within about two seconds.
+//! [`run`] serves until its `shutdown` future resolves (the binary passes [`signals`]: SIGTERM or
+//! SIGINT; tests pass their own), then stops gracefully: no new publishers, every live stream
+//! finalised (its manifest static), and every packager thread and publisher session awaited, up to
+//! [`SHUTDOWN_DEADLINE`], logging what did not end in time; then the listener closes.
+//!
+//! At start-up, presentations an earlier run left unfinished are retired ([`media::leftovers`]), so
+//! they are never served as live.
 
+use std::future::Future;
+use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,8 +26,19 @@ use crate::media;
 use crate::metrics::Metrics;
 use crate::streams::Registry;
 
-/// Runs the server until it is stopped.
-pub async fn run(config: Config) -> std::io::Result<()> {
+/// How long shutdown waits for packagers to finish and publishers to be told: under the 10 s after
+/// which `docker stop` and most service managers kill a process. A finalise takes milliseconds; this
+/// is for a disk that hangs.
+pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(8);
+
+/// Binds `--bind`.
+pub fn bind(config: &Config) -> std::io::Result<TcpListener> {
+    TcpListener::bind(config.bind)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("listening on {}: {e}", config.bind)))
+}
+
+/// Serves on `listener` until `shutdown` resolves, then stops gracefully (see the module comment).
+pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Output = ()> + 'static) -> std::io::Result<()> {
     media::init();
     match crate::limits::raise_open_files() {
         Ok(open_files) => log::info!("open files limit {open_files}; at most {} live streams", config.max_streams),
@@ -29,6 +47,18 @@ pub async fn run(config: Config) -> std::io::Result<()> {
     std::fs::create_dir_all(&config.media_dir).map_err(|e| {
         std::io::Error::new(e.kind(), format!("creating the media folder {}: {e}", config.media_dir.display()))
     })?;
+    match media::leftovers::retire_interrupted(&config.media_dir) {
+        Ok(retired) if retired.is_empty() => {}
+        Ok(retired) => log::warn!(
+            "streams {} were interrupted by an earlier run; their manifests were renamed *.{} and are not served",
+            retired.join(", "),
+            media::leftovers::INTERRUPTED
+        ),
+        Err(e) => {
+            let message = format!("retiring interrupted streams in {}: {e}", config.media_dir.display());
+            return Err(std::io::Error::new(e.kind(), message));
+        }
+    }
     let registry = Registry::new(config.media_dir.clone(), config.max_streams);
     let metrics = Arc::new(Metrics::default());
     let ingest = Arc::new(IngestContext {
@@ -38,9 +68,10 @@ pub async fn run(config: Config) -> std::io::Result<()> {
         max_stream_bytes: config.max_stream_bytes,
         idle_timeout: config.idle_timeout,
         reconnect_grace: config.reconnect_grace,
+        finalise_timeout: config.finalise_timeout,
+        packager_read_delay: config.test_packager_delay,
     });
     actix_web::rt::spawn(crate::streams::retention::run(Arc::clone(&registry), config.media_dir.clone(), config.keep_recordings));
-    let bind = config.bind;
     let publisher_page = http::pages::render_publisher_page(&config);
     let viewer_slots = http::sockets::ViewerSlots::new(config.max_viewers, config.max_viewers_per_address);
     let state = web::Data::new(AppState { config, registry: Arc::clone(&registry), metrics, ingest, publisher_page, viewer_slots });
@@ -54,45 +85,37 @@ pub async fn run(config: Config) -> std::io::Result<()> {
     })
     .disable_signals()
     .shutdown_timeout(1)
-    .bind(bind)?;
+    .listen(listener)?;
     for address in server.addrs() {
         log::info!("listening on http://{address}");
     }
     let server = server.run();
     let handle = server.handle();
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    actix_web::rt::spawn(async move {
-        let name = tokio::select! {
-            _ = terminate.recv() => "SIGTERM",
-            _ = interrupt.recv() => "SIGINT",
-        };
-        log::info!("{name}: finalising {} live streams, then stopping", registry.active_count());
-        finalise_all(&registry).await;
+    let stopping = actix_web::rt::spawn(async move {
+        shutdown.await;
+        log::info!("finalising {} live streams, then stopping", registry.active_count());
+        registry.begin_shutdown();
+        registry.finish(tokio::time::Instant::now() + SHUTDOWN_DEADLINE).await;
         handle.stop(true).await;
     });
     server.await?;
+    // The server only stops through that task; it has finished, and owns nothing left to wait for.
+    let _ = stopping.await;
     log::info!("stopped");
     Ok(())
 }
 
-/// How long shutdown waits for live streams to be finalised (trailers written, manifests static).
-const FINALISE_ON_SHUTDOWN: Duration = Duration::from_millis(1500);
-
-/// Has every presentation finalised and waits for it, bounded by [`FINALISE_ON_SHUTDOWN`].
-async fn finalise_all(registry: &Registry) {
-    let mut changes = registry.subscribe();
-    registry.begin_shutdown();
-    let deadline = tokio::time::Instant::now() + FINALISE_ON_SHUTDOWN;
-    while registry.active_count() > 0 {
-        tokio::select! {
-            _ = changes.recv() => {}
-            _ = tokio::time::sleep_until(deadline) => {
-                log::warn!("{} streams were not finalised in time", registry.active_count());
-                return;
-            }
-        }
-    }
+/// Resolves on the first SIGTERM or SIGINT, logging which.
+pub fn signals() -> std::io::Result<impl Future<Output = ()>> {
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        let name = tokio::select! {
+            _ = terminate.recv() => "SIGTERM",
+            _ = interrupt.recv() => "SIGINT",
+        };
+        log::info!("{name}: shutting down");
+    })
 }
 
 /// Request log without query strings: a publish token travels as `?token=` and must never be logged.

@@ -35,16 +35,18 @@ fn package(fixture: &str, mime: &str, low_latency: bool, chunk_size: usize) -> P
         format: RecorderFormat::parse(mime).unwrap(),
         settings: settings(low_latency),
         reconnect_grace: Duration::ZERO,
+        read_delay: Duration::ZERO,
     };
     let (connections, receiver) = crossbeam_channel::unbounded();
     let (events_tx, events_rx) = std::sync::mpsc::channel();
-    let thread = media::spawn_packager(job, receiver, move |e| events_tx.send(e).unwrap()).unwrap();
-    let (tx, rx) = crossbeam_channel::bounded(8);
-    connections.send(Connection { chunks: rx, recording_started: std::time::SystemTime::now() }).unwrap();
+    let thread = media::spawn_packager(job, receiver, move |e| events_tx.send(e).unwrap(), ()).unwrap();
+    let (tx, rx) = media::feed_channel(8);
+    let (connection, _) = Connection::new(rx, std::time::SystemTime::now());
+    connections.send(connection).unwrap();
     for chunk in data.chunks(chunk_size) {
-        tx.send(Feed::Bytes(Bytes::copy_from_slice(chunk))).unwrap();
+        assert!(tx.send_blocking(Feed::Bytes(Bytes::copy_from_slice(chunk))));
     }
-    tx.send(Feed::End(InputEnd::Stop)).unwrap();
+    assert!(tx.send_blocking(Feed::End(InputEnd::Stop)));
     thread.join().unwrap();
     Packaged { events: events_rx.try_iter().collect(), dir }
 }

@@ -181,21 +181,29 @@ pub fn run(data: &[u8]) {
             presentation_tag: "fz1".into(),
         },
         reconnect_grace: if case.reconnect { Duration::from_secs(60) } else { Duration::ZERO },
+        read_delay: Duration::ZERO,
     };
 
     let (connections, receiver) = crossbeam_channel::unbounded();
     let (events_tx, events_rx) = mpsc::channel();
-    let thread = media::spawn_packager(job, receiver, move |event| {
-        let _ = events_tx.send(event);
-    })
+    let thread = media::spawn_packager(
+        job,
+        receiver,
+        move |event| {
+            let _ = events_tx.send(event);
+        },
+        (),
+    )
     .expect("packager thread starts");
 
     let recordings = if case.reconnect { 2 } else { 1 };
     let mut senders = Vec::new();
     for _ in 0..recordings {
-        let (chunks, chunk_receiver) = crossbeam_channel::bounded(CHANNEL_PIECES);
+        let (chunks, chunk_receiver) = media::feed_channel(CHANNEL_PIECES);
+        // Nobody waits to learn that it was taken: every connection is queued up front.
+        let (connection, _) = Connection::new(chunk_receiver, SystemTime::now());
         // Fails only if the packager is already gone, which it can't be before its first connection.
-        let _ = connections.send(Connection { chunks: chunk_receiver, recording_started: SystemTime::now() });
+        let _ = connections.send(connection);
         senders.push(chunks);
     }
     // Every connection is queued: the packager must never wait for another.
@@ -208,13 +216,13 @@ pub fn run(data: &[u8]) {
             let mut message = message.clone();
             while !message.is_empty() {
                 let piece = message.split_to(message.len().min(PIECE_BYTES));
-                if chunks.send(Feed::Bytes(piece)).is_err() {
+                if !chunks.send_blocking(Feed::Bytes(piece)) {
                     break 'messages; // the packager stopped reading this connection
                 }
             }
         }
         let end = if i == last { InputEnd::Stop } else { InputEnd::Vanished };
-        let _ = chunks.send(Feed::End(end));
+        let _ = chunks.send_blocking(Feed::End(end));
     }
 
     thread.join().expect("the packager thread panicked");

@@ -2,6 +2,7 @@
 //! recorder bytes forwarded into the stream's bounded channel, then `stop` or a closed socket ends the
 //! presentation. Server events (`accepted`, `manifest_ready`, `ended`, `error`) go back on the socket.
 
+pub mod input;
 pub mod pipeline;
 pub mod session;
 

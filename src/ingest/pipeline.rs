@@ -13,6 +13,7 @@ use crossbeam_channel::Sender;
 
 use crate::error_code::ErrorCode;
 use crate::media::{self, Connection, DashSettings, PackagerEvent, PackagerJob, RecorderFormat};
+use crate::streams::registry::PackagerLease;
 use crate::streams::{self, Presentation, Registry};
 
 /// Recorder messages are cut into pieces of at most this size before they enter the channel, so the
@@ -20,7 +21,8 @@ use crate::streams::{self, Presentation, Registry};
 pub const PIECE_BYTES: usize = 64 * 1024;
 
 /// How many pieces may wait for the packager: 1 MiB. When it is full the publisher's socket stops
-/// being read, and TCP pushes back on the browser.
+/// being read, and TCP pushes back on the browser; the session waits for room without a thread
+/// ([`media::FeedSender`]).
 pub const CHANNEL_PIECES: usize = 16;
 
 /// Why a presentation could not start.
@@ -66,13 +68,24 @@ impl StartError {
     }
 }
 
-/// Prepares the folder, starts the watcher and the packager; returns where to send connections.
+/// How a presentation's packager runs.
+#[derive(Debug, Clone, Copy)]
+pub struct PackagerTiming {
+    /// How long a vanished publisher may take to come back.
+    pub reconnect_grace: Duration,
+    /// Test only: the packager's pause before each piece of input (`--test-packager-delay`).
+    pub read_delay: Duration,
+}
+
+/// Prepares the folder, starts the watcher and the packager; returns where to send connections. The
+/// packager thread holds `lease` until it exits, and the registry keeps the thread to join it.
 pub fn start(
     registry: &Arc<Registry>,
     presentation: &Presentation,
     format: RecorderFormat,
     settings: DashSettings,
-    reconnect_grace: Duration,
+    timing: PackagerTiming,
+    lease: PackagerLease,
 ) -> Result<Sender<Connection>, StartError> {
     let dir = presentation.dir.display();
     empty_stream_dir(&presentation.dir).map_err(|e| StartError::from_io(format!("preparing {dir}"), e))?;
@@ -93,18 +106,25 @@ pub fn start(
         dir: presentation.dir.clone(),
         format,
         settings,
-        reconnect_grace,
+        reconnect_grace: timing.reconnect_grace,
+        read_delay: timing.read_delay,
     };
     let reporter = Arc::clone(registry);
     let reported = presentation.clone();
-    media::spawn_packager(job, receiver, move |event| {
-        // The final manifest may be the first playable one (a stream shorter than a segment).
-        if matches!(event, PackagerEvent::Finished(_) | PackagerEvent::Failed { salvaged: Some(_), .. }) {
-            streams::check_ready(&reporter, &reported);
-        }
-        reporter.on_packager_event(&reported, event);
-    })
+    let thread = media::spawn_packager(
+        job,
+        receiver,
+        move |event| {
+            // The final manifest may be the first playable one (a stream shorter than a segment).
+            if matches!(event, PackagerEvent::Finished(_) | PackagerEvent::Failed { salvaged: Some(_), .. }) {
+                streams::check_ready(&reporter, &reported);
+            }
+            reporter.on_packager_event(&reported, event);
+        },
+        lease,
+    )
     .map_err(|e| StartError::from_io(format!("starting the packager of {dir}"), e))?;
+    registry.keep_packager_thread(thread);
     registry.attach_packager(presentation, watcher, connections.clone());
     Ok(connections)
 }

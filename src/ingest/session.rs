@@ -10,25 +10,27 @@ use std::time::{Duration, SystemTime};
 
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, Session};
 use bytes::Bytes;
-use crossbeam_channel::{Sender, TrySendError};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 
-use super::{IngestError, pipeline};
+use super::input::{Input, Pushed};
+use super::pipeline::{self, PackagerTiming};
+use super::IngestError;
 use crate::auth::Admission;
 use crate::error_code::ErrorCode;
-use crate::media::{Connection, DashSettings, Feed, InputEnd, RecorderFormat, files};
+use crate::media::{self, Connection, DashSettings, InputEnd, RecorderFormat, files};
 use crate::metrics::Metrics;
 use crate::protocol::{ClientMessage, ServerMessage};
 use crate::stream_id::StreamId;
-use crate::streams::registry::Claim;
+use crate::streams::registry::{Claim, ClaimError};
 use crate::streams::{EventCursor, Presentation, Registry};
 
 /// How long a publisher may take to send `start` after connecting.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How long finalising may take after the input ended before the publisher is told it failed.
-const FINALISE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a new publisher waits for the stream's previous presentation to finish (normally a few
+/// milliseconds after its `ended`: the packager thread's exit) before it is told the stream is busy.
+const PREVIOUS_PRESENTATION_WAIT: Duration = Duration::from_secs(10);
 
 /// What a publish session needs from the server.
 pub struct IngestContext {
@@ -42,6 +44,11 @@ pub struct IngestContext {
     pub idle_timeout: Duration,
     /// How long a vanished publisher may take to come back and continue.
     pub reconnect_grace: Duration,
+    /// How long finalising may take after the input ended before the publisher is told it failed
+    /// (`--finalise-timeout`).
+    pub finalise_timeout: Duration,
+    /// Test only: the packager's pause before each piece of input (`--test-packager-delay`).
+    pub packager_read_delay: Duration,
 }
 
 /// Runs a publisher's session to its end. `settings` has everything but the presentation tag.
@@ -53,6 +60,8 @@ pub async fn run(
     session: Session,
     messages: AggregatedMessageStream,
 ) {
+    // Shutdown waits for this session to tell its publisher how the stream ended.
+    let _running = context.registry.track_session(&stream);
     let mut publisher = Publisher { context, stream, session, messages };
     if let Err(Some(error)) = publisher.publish(settings, admission).await {
         Metrics::add(&publisher.context.metrics.publishes_refused, 1);
@@ -90,74 +99,115 @@ impl Publisher {
         })?;
         let recording_started = SystemTime::now();
         let registry = Arc::clone(&self.context.registry);
-        let tag = files::new_presentation_tag();
-        let claim = registry.claim(&self.stream, &mime_type, tag.clone()).map_err(|e| {
-            Some(match e.code() {
-                ErrorCode::StreamBusy => IngestError::Busy { stream: self.stream.clone() },
-                code => IngestError::Refused { stream: self.stream.clone(), code, reason: e.to_string() },
-            })
-        })?;
-        let (presentation, connections) = match claim {
-            Claim::New(presentation) => {
-                let settings = DashSettings { presentation_tag: tag, ..settings };
-                let grace = self.context.reconnect_grace;
-                let started = {
-                    let (registry, presentation) = (Arc::clone(&registry), presentation.clone());
-                    actix_web::web::block(move || pipeline::start(&registry, &presentation, format, settings, grace)).await
-                };
-                match started {
-                    Ok(Ok(connections)) => (presentation, connections),
-                    Ok(Err(e)) if e.code() == ErrorCode::TooLarge => {
-                        let error = IngestError::Refused { stream: self.stream.clone(), code: e.code(), reason: e.to_string() };
-                        registry.fail(&presentation, error.code(), error.to_string());
-                        return Err(Some(error));
-                    }
-                    Ok(Err(e)) => return Err(Some(self.internal(&presentation, e.to_string()))),
-                    Err(e) => return Err(Some(self.internal(&presentation, e.to_string()))),
-                }
-            }
-            Claim::Resume { presentation, connections, mime_type: started_as } => {
-                if RecorderFormat::parse(&started_as).ok() != Some(format) {
-                    registry.publisher_left(&presentation);
-                    return Err(Some(IngestError::ResumeFormat {
-                        stream: self.stream.clone(),
-                        was: started_as,
-                        now: mime_type,
-                    }));
-                }
-                log::info!("stream {}: publisher reconnected (presentation {})", self.stream, presentation.id);
-                (presentation, connections)
-            }
-        };
-        let (chunks, receiver) = crossbeam_channel::bounded(pipeline::CHANNEL_PIECES);
-        if connections.send(Connection { chunks: receiver, recording_started }).is_err() {
-            // The packager finished between the claim and now (its grace period ran out).
-            return Err(Some(IngestError::Busy { stream: self.stream.clone() }));
-        }
-        drop(connections);
+        let (presentation, mut input) = self.join(format, &mime_type, settings, recording_started).await?;
         Metrics::add(&self.context.metrics.publishes_accepted, 1);
         log::info!("stream {}: publishing {mime_type} (presentation {})", self.stream, presentation.id);
-        self.send(&ServerMessage::accepted(&self.stream)).await.inspect_err(|_| {
-            end_input(&chunks, InputEnd::Vanished);
+        if let Err(gone) = self.send(&ServerMessage::accepted(&self.stream)).await {
+            // Dropping the input closes its channel: the packager takes that as a vanished publisher.
+            drop(input);
             registry.publisher_left(&presentation);
-        })?;
+            return Err(gone);
+        }
         let mut cursor = EventCursor::publisher(presentation.id);
-        match self.relay(&presentation, &chunks, &mut cursor).await {
+        match self.relay(&presentation, &mut input, &mut cursor).await {
             Ending::Gone => {
                 log::info!("stream {}: publisher disconnected", self.stream);
-                end_input(&chunks, InputEnd::Vanished);
+                input.finish(InputEnd::Vanished).await;
                 registry.publisher_left(&presentation);
                 Err(None)
             }
             Ending::Refused(error) => {
-                end_input(&chunks, InputEnd::Stop);
+                input.finish(InputEnd::Stop).await;
                 Err(Some(error))
             }
             Ending::Finalising => {
-                end_input(&chunks, InputEnd::Stop);
-                drop(chunks);
+                input.finish(InputEnd::Stop).await;
                 self.await_end(&presentation, &mut cursor).await
             }
+        }
+    }
+
+    /// Claims the stream and hands this connection to its packager: a new presentation's, or the one
+    /// whose publisher vanished. Returns once the packager has taken the connection, so `accepted` is
+    /// never said for bytes nobody will read; a packager that finished first (its grace period ran
+    /// out) is waited for, and a new presentation started. A stream still finishing its previous
+    /// presentation is waited for, up to [`PREVIOUS_PRESENTATION_WAIT`].
+    async fn join(
+        &mut self,
+        format: RecorderFormat,
+        mime_type: &str,
+        settings: DashSettings,
+        recording_started: SystemTime,
+    ) -> SessionResult<(Presentation, Input)> {
+        let registry = Arc::clone(&self.context.registry);
+        // Subscribed before claiming, so the previous packager's exit can't be missed.
+        let mut changes = registry.subscribe();
+        let deadline = Instant::now() + PREVIOUS_PRESENTATION_WAIT;
+        loop {
+            let tag = files::new_presentation_tag();
+            let claim = match registry.claim(&self.stream, mime_type, tag.clone()) {
+                Ok(claim) => claim,
+                Err(ClaimError::Finalising(_)) if Instant::now() < deadline => {
+                    if let Ok(Err(RecvError::Closed)) = tokio::time::timeout_at(deadline, changes.recv()).await {
+                        return Err(None);
+                    }
+                    continue;
+                }
+                Err(ClaimError::Busy(_)) => return Err(Some(IngestError::Busy { stream: self.stream.clone() })),
+                Err(e) => {
+                    let (code, reason) = (e.code(), e.to_string());
+                    return Err(Some(IngestError::Refused { stream: self.stream.clone(), code, reason }));
+                }
+            };
+            let (presentation, connections) = match claim {
+                Claim::New(presentation, lease) => {
+                    let settings = DashSettings { presentation_tag: tag, ..settings.clone() };
+                    let timing = PackagerTiming {
+                        reconnect_grace: self.context.reconnect_grace,
+                        read_delay: self.context.packager_read_delay,
+                    };
+                    let started = {
+                        let (registry, presentation, format) = (Arc::clone(&registry), presentation.clone(), format.clone());
+                        actix_web::web::block(move || pipeline::start(&registry, &presentation, format, settings, timing, lease))
+                            .await
+                    };
+                    match started {
+                        Ok(Ok(connections)) => (presentation, connections),
+                        Ok(Err(e)) if e.code() == ErrorCode::TooLarge => {
+                            let error = IngestError::Refused { stream: self.stream.clone(), code: e.code(), reason: e.to_string() };
+                            registry.fail(&presentation, error.code(), error.to_string());
+                            return Err(Some(error));
+                        }
+                        Ok(Err(e)) => return Err(Some(self.internal(&presentation, e.to_string()))),
+                        Err(e) => return Err(Some(self.internal(&presentation, e.to_string()))),
+                    }
+                }
+                Claim::Resume { presentation, connections, mime_type: started_as } => {
+                    if RecorderFormat::parse(&started_as).ok().as_ref() != Some(&format) {
+                        registry.publisher_left(&presentation);
+                        return Err(Some(IngestError::ResumeFormat {
+                            stream: self.stream.clone(),
+                            was: started_as,
+                            now: mime_type.to_string(),
+                        }));
+                    }
+                    log::info!("stream {}: publisher reconnected (presentation {})", self.stream, presentation.id);
+                    (presentation, connections)
+                }
+            };
+            let (feed, chunks) = media::feed_channel(pipeline::CHANNEL_PIECES);
+            let (connection, was_taken) = Connection::new(chunks, recording_started);
+            let handed_over = connections.send(connection).is_ok();
+            drop(connections);
+            if handed_over && was_taken.await.is_ok() {
+                return Ok((presentation, Input::new(feed)));
+            }
+            log::info!(
+                "stream {}: presentation {} finished before it could continue with this publisher; starting a new one",
+                self.stream,
+                presentation.id
+            );
+            registry.resume_missed(&presentation);
         }
     }
 
@@ -210,20 +260,25 @@ impl Publisher {
     }
 
     /// Forwards recorder bytes to the packager, and its events to the publisher, until the input ends.
-    async fn relay(&mut self, presentation: &Presentation, chunks: &Sender<Feed>, cursor: &mut EventCursor) -> Ending {
+    async fn relay(&mut self, presentation: &Presentation, input: &mut Input, cursor: &mut EventCursor) -> Ending {
         let registry = Arc::clone(&self.context.registry);
         let mut changes = registry.subscribe();
         let mut shutdown = registry.shutdown_signal();
         let idle = self.context.idle_timeout;
         let mut idle_deadline = Instant::now() + idle;
         loop {
+            if input.is_pushed_back() && input.push() == Pushed::All {
+                // Waiting for the packager was not the publisher being idle.
+                idle_deadline = Instant::now() + idle;
+            }
             tokio::select! {
-                message = self.messages.recv() => {
+                // Not read while pushed back: TCP pushes back on the publisher.
+                message = self.messages.recv(), if !input.is_pushed_back() => {
                     match message {
                         Some(Ok(AggregatedMessage::Binary(bytes))) => {
                             // Only media bytes count: pings and text would hold a stream slot for free.
                             idle_deadline = Instant::now() + idle;
-                            if let Some(ending) = self.take_bytes(presentation, chunks, bytes).await {
+                            if let Some(ending) = self.take_bytes(presentation, input, bytes) {
                                 return ending;
                             }
                         }
@@ -247,6 +302,7 @@ impl Publisher {
                         Some(Err(e)) => return Ending::Refused(self.protocol_error(e)),
                     }
                 }
+                () = input.room(), if input.is_pushed_back() => {}
                 change = changes.recv() => match change {
                     Ok(id) if id != self.stream => continue,
                     Ok(_) | Err(RecvError::Lagged(_)) => {
@@ -264,7 +320,7 @@ impl Publisher {
                     }
                     Err(RecvError::Closed) => return Ending::Gone,
                 },
-                _ = tokio::time::sleep_until(idle_deadline) => {
+                _ = tokio::time::sleep_until(idle_deadline), if !input.is_pushed_back() => {
                     log::info!("stream {}: no media bytes from the publisher for {idle:?}; finalising", self.stream);
                     return Ending::Finalising;
                 }
@@ -276,17 +332,15 @@ impl Publisher {
         }
     }
 
-    /// Counts and forwards a recorder message; says how the input ends if it must.
-    async fn take_bytes(&mut self, presentation: &Presentation, chunks: &Sender<Feed>, bytes: Bytes) -> Option<Ending> {
+    /// Counts a recorder message and queues it for the packager; says how the input ends if it must.
+    fn take_bytes(&mut self, presentation: &Presentation, input: &mut Input, bytes: Bytes) -> Option<Ending> {
         let metrics = &self.context.metrics;
         Metrics::add(&metrics.ingest_messages, 1);
         Metrics::add(&metrics.ingest_bytes, bytes.len() as u64);
         let total = presentation.bytes_received.fetch_add(bytes.len() as u64, Ordering::Relaxed) + bytes.len() as u64;
-        // The message that crosses the limit is still packaged: nothing received is dropped.
-        if !forward(chunks, bytes).await {
-            // The packager stopped reading (bad data, most likely): its status will say why.
-            return None;
-        }
+        // The message that crosses the limit is still packaged: nothing received is dropped. If the
+        // packager stopped reading (bad data, most likely), its status will say why.
+        input.take(bytes);
         let limit = self.context.max_stream_bytes;
         (limit > 0 && total > limit).then(|| {
             Ending::Refused(IngestError::StreamTooLarge { stream: self.stream.clone(), limit })
@@ -298,7 +352,7 @@ impl Publisher {
     async fn await_end(&mut self, presentation: &Presentation, cursor: &mut EventCursor) -> SessionResult<()> {
         let registry = Arc::clone(&self.context.registry);
         let mut changes = registry.subscribe();
-        let deadline = Instant::now() + FINALISE_TIMEOUT;
+        let deadline = Instant::now() + self.context.finalise_timeout;
         loop {
             if let Some(status) = registry.status(&self.stream) {
                 for message in cursor.due(&self.stream, &status) {
@@ -346,38 +400,5 @@ impl Publisher {
         };
         let reason = CloseReason { code: close_code, description: Some(code.as_str().to_string()) };
         let _ = self.session.clone().close(Some(reason)).await;
-    }
-}
-
-/// Sends `bytes` to the packager in pieces of at most [`pipeline::PIECE_BYTES`]. A full channel is
-/// waited on in the blocking pool, never on the async executor; meanwhile the socket isn't read, so
-/// TCP pushes back on the publisher. Returns false once the packager has stopped reading.
-async fn forward(chunks: &Sender<Feed>, mut bytes: Bytes) -> bool {
-    while !bytes.is_empty() {
-        let piece = bytes.split_to(bytes.len().min(pipeline::PIECE_BYTES));
-        if !send_feed(chunks, Feed::Bytes(piece)).await {
-            return false;
-        }
-    }
-    true
-}
-
-async fn send_feed(chunks: &Sender<Feed>, feed: Feed) -> bool {
-    match chunks.try_send(feed) {
-        Ok(()) => true,
-        Err(TrySendError::Full(feed)) => {
-            let chunks = chunks.clone();
-            matches!(actix_web::web::block(move || chunks.send(feed)).await, Ok(Ok(())))
-        }
-        Err(TrySendError::Disconnected(_)) => false,
-    }
-}
-
-/// Tells the packager how the input ended. The channel has room unless the packager is behind; then it
-/// is waited for on a blocking thread, so the session can go on.
-fn end_input(chunks: &Sender<Feed>, end: InputEnd) {
-    if let Err(TrySendError::Full(feed)) = chunks.try_send(Feed::End(end)) {
-        let chunks = chunks.clone();
-        actix_web::rt::task::spawn_blocking(move || chunks.send(feed));
     }
 }

@@ -7,12 +7,19 @@
 //!
 //! The source also refuses to feed a demuxer that keeps reading without producing frames: some
 //! demuxers skip unknown data or resynchronise indefinitely, which would swallow garbage silently.
+//!
+//! The channel is crossbeam's (the packager thread blocks on it), but its sender never blocks a thread:
+//! [`FeedSender`] waits for room asynchronously, woken by the receiving side after every item it takes
+//! and when it is dropped ([`feed_channel`]). A pushed-back publisher costs no thread, and its session
+//! keeps hearing shutdown and failures while it waits.
 
 use std::cell::Cell;
-use std::time::SystemTime;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use bytes::{Buf, Bytes, BytesMut};
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use tokio::sync::Notify;
 
 use super::recorder_format::{Container, HEAD_BYTES};
 
@@ -36,6 +43,95 @@ pub enum InputEnd {
     Stop,
     /// The connection was lost: the publisher may reconnect within the grace period.
     Vanished,
+}
+
+/// Makes a bounded feed channel of `capacity` items whose sender waits for room without a thread.
+pub fn feed_channel(capacity: usize) -> (FeedSender, FeedReceiver) {
+    let (sender, receiver) = crossbeam_channel::bounded(capacity);
+    let room = Arc::new(Notify::new());
+    let receiver = FeedReceiver { chunks: receiver, room: Arc::clone(&room), _closed: WakeOnDrop(Arc::clone(&room)) };
+    (FeedSender { chunks: sender, room }, receiver)
+}
+
+/// The ingest's end of a feed channel.
+#[derive(Debug)]
+pub struct FeedSender {
+    chunks: Sender<Feed>,
+    room: Arc<Notify>,
+}
+
+/// Why a feed item was not taken.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Pushback {
+    /// The channel is full: wait with [`FeedSender::room`] and try again.
+    Full(Feed),
+    /// The packager stopped reading this connection.
+    Closed,
+}
+
+impl FeedSender {
+    /// Puts `feed` in the channel if there is room, never waiting.
+    pub fn try_send(&self, feed: Feed) -> Result<(), Pushback> {
+        self.chunks.try_send(feed).map_err(|e| match e {
+            TrySendError::Full(feed) => Pushback::Full(feed),
+            TrySendError::Disconnected(_) => Pushback::Closed,
+        })
+    }
+
+    /// Sends `feed`, blocking the calling thread while the channel is full; false once the packager
+    /// stopped reading. For feeders on a thread of their own (tests, the fuzz target), never on the
+    /// async executor.
+    pub fn send_blocking(&self, feed: Feed) -> bool {
+        self.chunks.send(feed).is_ok()
+    }
+
+    /// Resolves when the packager took an item or stopped reading, so a full channel may have room.
+    /// Cancel-safe: a wake-up that arrives while nobody waits is kept for the next call.
+    pub async fn room(&self) {
+        self.room.notified().await;
+    }
+
+    /// Sends `feed`, waiting asynchronously while the channel is full; false once the packager stopped
+    /// reading. Not cancel-safe (the item is lost if the future is dropped): for ends of input.
+    pub async fn send(&self, mut feed: Feed) -> bool {
+        loop {
+            match self.try_send(feed) {
+                Ok(()) => return true,
+                Err(Pushback::Closed) => return false,
+                Err(Pushback::Full(back)) => feed = back,
+            }
+            self.room().await;
+        }
+    }
+}
+
+/// The packager's end of a feed channel: wakes the sender after each item taken, and when dropped.
+#[derive(Debug)]
+pub struct FeedReceiver {
+    chunks: Receiver<Feed>,
+    room: Arc<Notify>,
+    /// Declared after `chunks`, so it is dropped after it: the woken sender must find the channel
+    /// closed, not still full.
+    _closed: WakeOnDrop,
+}
+
+/// Wakes the sender when dropped: it may be waiting for room that will never come.
+#[derive(Debug)]
+struct WakeOnDrop(Arc<Notify>);
+
+impl Drop for WakeOnDrop {
+    fn drop(&mut self) {
+        self.0.notify_one();
+    }
+}
+
+impl FeedReceiver {
+    /// Waits (blocking the calling thread) for the next item; `None` when the sender is gone.
+    fn recv(&self) -> Option<Feed> {
+        let item = self.chunks.recv().ok();
+        self.room.notify_one();
+        item
+    }
 }
 
 /// What a read gave.
@@ -70,7 +166,9 @@ impl std::fmt::Display for Refusal {
 /// The receiving end of one connection's chunks, read by the packager thread.
 #[derive(Debug)]
 pub struct ChunkSource {
-    chunks: Receiver<Feed>,
+    chunks: FeedReceiver,
+    /// Test only: a pause before taking each item, standing in for a slow machine (see `PackagerJob`).
+    read_delay: Duration,
     /// The container the publisher announced; its first bytes are checked before anything is read.
     container: Container,
     head_checked: bool,
@@ -85,9 +183,10 @@ pub struct ChunkSource {
 }
 
 impl ChunkSource {
-    pub fn new(chunks: Receiver<Feed>, container: Container) -> ChunkSource {
+    pub fn new(chunks: FeedReceiver, container: Container) -> ChunkSource {
         ChunkSource {
             chunks,
+            read_delay: Duration::ZERO,
             container,
             head_checked: false,
             current: Bytes::new(),
@@ -96,6 +195,11 @@ impl ChunkSource {
             progress_at: Cell::new(0),
             first_chunk_at: None,
         }
+    }
+
+    /// Pauses `delay` before taking each item (test only: a slow packager, honestly slow to read).
+    pub fn with_read_delay(self, delay: Duration) -> ChunkSource {
+        ChunkSource { read_delay: delay, ..self }
     }
 
     /// Copies the next bytes into `buf`, blocking until some arrive.
@@ -130,8 +234,11 @@ impl ChunkSource {
         if self.end.is_some() {
             return false;
         }
+        if !self.read_delay.is_zero() {
+            std::thread::sleep(self.read_delay);
+        }
         match self.chunks.recv() {
-            Ok(Feed::Bytes(chunk)) => {
+            Some(Feed::Bytes(chunk)) => {
                 if !chunk.is_empty() && self.first_chunk_at.is_none() {
                     self.first_chunk_at = Some(SystemTime::now());
                 }
@@ -143,8 +250,8 @@ impl ChunkSource {
                     self.current = joined.freeze();
                 }
             }
-            Ok(Feed::End(end)) => self.end = Some(end),
-            Err(_) => self.end = Some(InputEnd::Vanished),
+            Some(Feed::End(end)) => self.end = Some(end),
+            None => self.end = Some(InputEnd::Vanished),
         }
         true
     }
@@ -196,9 +303,9 @@ mod tests {
 
     #[test]
     fn reads_across_chunk_boundaries_then_stays_at_end() {
-        let (tx, rx) = crossbeam_channel::bounded(8);
+        let (tx, rx) = feed_channel(8);
         for feed in [Feed::Bytes(Bytes::from_static(EBML)), bytes(b""), bytes(b"abcdefgh"), Feed::End(InputEnd::Stop)] {
-            tx.send(feed).unwrap();
+            tx.try_send(feed).unwrap();
         }
         let mut source = ChunkSource::new(rx, Container::Matroska);
         let mut buf = [0u8; 6];
@@ -214,9 +321,29 @@ mod tests {
     }
 
     #[test]
+    fn a_full_sender_is_woken_when_the_packager_takes_an_item_or_goes() {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+        let (tx, rx) = feed_channel(1);
+        tx.try_send(bytes(b"a")).unwrap();
+        assert!(matches!(tx.try_send(bytes(b"b")), Err(Pushback::Full(_))));
+        let reader = std::thread::spawn(move || {
+            let first = rx.recv();
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            drop(rx);
+            first
+        });
+        runtime.block_on(async {
+            tx.room().await;
+            tx.try_send(bytes(b"b")).unwrap();
+            assert!(!tx.send(bytes(b"c")).await, "the receiver went away while the sender waited");
+        });
+        assert_eq!(reader.join().unwrap(), Some(bytes(b"a")));
+    }
+
+    #[test]
     fn a_closed_channel_without_an_end_is_a_vanished_publisher() {
-        let (tx, rx) = crossbeam_channel::bounded(2);
-        tx.send(Feed::Bytes(Bytes::from_static(EBML))).unwrap();
+        let (tx, rx) = feed_channel(2);
+        tx.try_send(Feed::Bytes(Bytes::from_static(EBML))).unwrap();
         drop(tx);
         let mut source = ChunkSource::new(rx, Container::Matroska);
         let mut buf = [0u8; 8];
@@ -227,8 +354,8 @@ mod tests {
 
     #[test]
     fn an_input_that_ends_before_its_first_byte_is_an_end_not_a_refusal() {
-        let (tx, rx) = crossbeam_channel::bounded(2);
-        tx.send(Feed::End(InputEnd::Stop)).unwrap();
+        let (tx, rx) = feed_channel(2);
+        tx.try_send(Feed::End(InputEnd::Stop)).unwrap();
         let mut source = ChunkSource::new(rx, Container::Matroska);
         let mut buf = [0u8; 8];
         assert_eq!(source.read_into(&mut buf), Read::End);
@@ -238,8 +365,8 @@ mod tests {
 
     #[test]
     fn refuses_bytes_that_are_not_the_announced_container() {
-        let (tx, rx) = crossbeam_channel::bounded(2);
-        tx.send(bytes(b"\x00\x00\x00\x18ftypmp42")).unwrap();
+        let (tx, rx) = feed_channel(2);
+        tx.try_send(bytes(b"\x00\x00\x00\x18ftypmp42")).unwrap();
         let mut source = ChunkSource::new(rx, Container::Matroska);
         let mut buf = [0u8; 8];
         assert_eq!(source.read_into(&mut buf), Read::Refused);
@@ -249,12 +376,12 @@ mod tests {
 
     #[test]
     fn refuses_to_feed_a_demuxer_that_produces_no_frames() {
-        let (tx, rx) = crossbeam_channel::unbounded();
+        let (tx, rx) = feed_channel(64);
         let mut first = EBML.to_vec();
         first.resize(64 * 1024, 0);
         let chunk = Bytes::from(first);
         for _ in 0..(MAX_BYTES_WITHOUT_MEDIA / chunk.len() as u64 + 8) {
-            tx.send(Feed::Bytes(chunk.clone())).unwrap();
+            tx.try_send(Feed::Bytes(chunk.clone())).unwrap();
         }
         drop(tx);
         let mut source = ChunkSource::new(rx, Container::Matroska);

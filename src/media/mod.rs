@@ -17,6 +17,7 @@ mod copier;
 pub mod dash_options;
 pub mod files;
 mod ffi;
+pub mod leftovers;
 mod packager;
 pub mod recorder_format;
 pub mod timestamps;
@@ -29,7 +30,7 @@ use crossbeam_channel::Receiver;
 
 use crate::error_code::ErrorCode;
 use crate::stream_id::StreamId;
-pub use chunks::{Feed, InputEnd};
+pub use chunks::{Feed, FeedReceiver, FeedSender, InputEnd, Pushback, feed_channel};
 pub use dash_options::{DashSettings, SegmentType};
 pub use recorder_format::{Container, RecorderFormat};
 
@@ -46,16 +47,40 @@ pub struct PackagerJob {
     pub settings: DashSettings,
     /// How long a vanished publisher may take to come back and continue the presentation.
     pub reconnect_grace: std::time::Duration,
+    /// Test only (`--test-packager-delay`, hidden): a pause before taking each piece of input, so tests
+    /// can provoke backpressure and a slow finalise. Zero in service.
+    pub read_delay: std::time::Duration,
 }
 
 /// One publisher connection's input.
 #[derive(Debug)]
 pub struct Connection {
     /// The recorder bytes, ended by [`Feed::End`].
-    pub chunks: Receiver<Feed>,
+    pub chunks: FeedReceiver,
     /// When the publisher said it started recording (its `start` message arrived): the best estimate
     /// of when this recording's first frame was captured.
     pub recording_started: SystemTime,
+    /// Signalled when the packager takes this connection; dropped unsignalled if it never will (it
+    /// finished first), so a publisher is told `accepted` only once its bytes have a reader.
+    taken: tokio::sync::oneshot::Sender<()>,
+}
+
+/// Resolves `Ok` when the packager took the connection, `Err` if it never will.
+pub type Taken = tokio::sync::oneshot::Receiver<()>;
+
+impl Connection {
+    /// A connection to hand to a packager, and how to learn that it was taken.
+    pub fn new(chunks: FeedReceiver, recording_started: SystemTime) -> (Connection, Taken) {
+        let (taken, was_taken) = tokio::sync::oneshot::channel();
+        (Connection { chunks, recording_started, taken }, was_taken)
+    }
+
+    /// The packager takes the connection: tells its publisher, and returns its input.
+    fn take(self) -> (FeedReceiver, SystemTime) {
+        // The session may have gone meanwhile; its input then ends as vanished.
+        let _ = self.taken.send(());
+        (self.chunks, self.recording_started)
+    }
 }
 
 /// A track being packaged.
@@ -148,12 +173,14 @@ impl MediaError {
 
 /// Starts the packager thread for `job`. It packages the connections it receives, one after another,
 /// until one stops, or one vanishes and no other arrives within the grace period (or `connections`'
-/// sender is dropped), reporting through `on_event`. Returns an error only if the thread could not
-/// be started.
+/// sender is dropped), reporting through `on_event`. `lease` is dropped when the thread is done, after
+/// its last event: whoever tracks running packagers learns it from that. Returns an error only if the
+/// thread could not be started.
 pub fn spawn_packager(
     job: PackagerJob,
     connections: Receiver<Connection>,
     mut on_event: impl FnMut(PackagerEvent) + Send + 'static,
+    lease: impl Send + 'static,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new().name(format!("pkg-{}", job.stream)).spawn(move || {
         // A bug must not leave the stream "starting" forever: report it like any other failure.
@@ -174,6 +201,8 @@ pub fn spawn_packager(
                 .to_string();
             on_event(PackagerEvent::Failed { error: MediaError::Crashed { stream: job.stream.clone(), reason }, salvaged: None });
         }
+        drop(on_event);
+        drop(lease);
     })
 }
 

@@ -9,7 +9,7 @@ use ffmpeg_next as ffmpeg;
 use ffmpeg::format::context::Output;
 use ffmpeg::{Dictionary, Rational, codec, media};
 
-use super::chunks::{ChunkSource, Feed, InputEnd};
+use super::chunks::{ChunkSource, FeedReceiver, InputEnd};
 use super::copier::{Copier, capture_start};
 use super::dash_options::{self, SegmentType};
 use super::ffi::{self, ChunkInput};
@@ -121,8 +121,9 @@ fn open_connection(
     mut connection: Connection,
 ) -> Result<Option<(ChunkInput, SystemTime)>, MediaError> {
     loop {
-        match open_input(job, connection.chunks) {
-            Ok(input) => return Ok(Some((input, connection.recording_started))),
+        let (chunks, recording_started) = connection.take();
+        match open_input(job, chunks) {
+            Ok(input) => return Ok(Some((input, recording_started))),
             Err(OpenError::Lost) => match await_return(job, connections) {
                 Some(next) => connection = next,
                 None => return Ok(None),
@@ -139,7 +140,7 @@ enum OpenError {
     Failed(MediaError),
 }
 
-fn open_input(job: &PackagerJob, chunks: Receiver<Feed>) -> Result<ChunkInput, OpenError> {
+fn open_input(job: &PackagerJob, chunks: FeedReceiver) -> Result<ChunkInput, OpenError> {
     let mut options = Dictionary::new();
     options.set("probesize", PROBE_BYTES);
     // Don't wait for ~20 video frames to guess a frame rate: stream copy doesn't need it.
@@ -153,7 +154,7 @@ fn open_input(job: &PackagerJob, chunks: Receiver<Feed>) -> Result<ChunkInput, O
     options.set("format_whitelist", FORMAT_WHITELIST);
     // The input is our own AVIOContext: no protocol (file, http...) may ever be opened from it.
     options.set("protocol_whitelist", "none");
-    let source = ChunkSource::new(chunks, job.format.container);
+    let source = ChunkSource::new(chunks, job.format.container).with_read_delay(job.read_delay);
     let opened = ffi::open_chunk_input(source, job.format.container.demuxer(), options).and_then(|(mut input, unused)| {
         debug_assert!(unused.iter().next().is_none(), "unknown demuxer options: {unused:?}");
         // Every packet read before the muxer starts delays its clock (availabilityStartTime), and

@@ -8,6 +8,7 @@ pub mod readiness;
 pub mod registry;
 pub mod retention;
 pub mod status;
+pub mod tasks;
 pub mod watcher;
 
 use std::path::Path;

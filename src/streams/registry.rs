@@ -7,11 +7,18 @@
 //! channel carrying only the stream id; subscribers read the current [`StreamStatus`] and work out
 //! what to tell their client ([`super::events::EventCursor`]), so a missed announcement is never a lost
 //! event. [`Registry::begin_shutdown`] refuses new publishers and has every presentation finalised.
+//!
+//! A stream id stays taken until its packager thread has exited, not merely until its state says
+//! ended or failed: a presentation given up on (a finalise that took too long) may still be writing
+//! into the folder, and a new presentation would empty that folder under it. The thread holds a
+//! [`PackagerLease`] until it ends; running packagers count toward `--max-streams`, and
+//! [`Registry::finish`] waits for them (and for publisher sessions) at shutdown.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
 use std::time::SystemTime;
 
 use crossbeam_channel::Sender;
@@ -22,9 +29,13 @@ use crate::media::{Connection, PackagerEvent};
 use crate::stream_id::StreamId;
 
 pub use super::status::{StreamState, StreamStatus};
+use super::tasks::{TaskGuard, Tasks};
 use super::watcher::{FolderWatch, MediaWatcher};
 use crate::delivery::cache::FileCache;
 use crate::delivery::folder::Folder;
+
+/// How long a packager thread may take to exit after dropping its lease (it has nothing left to do).
+const THREAD_EXIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// How many change announcements a slow subscriber may fall behind before it re-reads the status.
 const CHANGE_BACKLOG: usize = 256;
@@ -43,8 +54,8 @@ pub struct Presentation {
 /// What a publisher's claim on a stream got.
 #[derive(Debug)]
 pub enum Claim {
-    /// A new presentation: start its packager.
-    New(Presentation),
+    /// A new presentation: start its packager, and give the packager thread the lease.
+    New(Presentation, PackagerLease),
     /// The stream's publisher had vanished and its packager is waiting: continue that presentation by
     /// sending a [`Connection`] here. `mime_type` is what the presentation was started with.
     Resume { presentation: Presentation, connections: Sender<Connection>, mime_type: String },
@@ -59,12 +70,14 @@ pub enum ClaimError {
     TooMany { limit: usize },
     #[error("the server is shutting down; try again in a moment")]
     ShuttingDown,
+    #[error("stream {0} is still finishing its previous presentation; try again in a moment")]
+    Finalising(StreamId),
 }
 
 impl ClaimError {
     pub fn code(&self) -> ErrorCode {
         match self {
-            ClaimError::Busy(_) => ErrorCode::StreamBusy,
+            ClaimError::Busy(_) | ClaimError::Finalising(_) => ErrorCode::StreamBusy,
             ClaimError::TooMany { .. } => ErrorCode::TooLarge,
             ClaimError::ShuttingDown => ErrorCode::Internal,
         }
@@ -78,6 +91,36 @@ struct Entry {
     /// Hands a (re)connecting publisher's input to the running packager; dropped to make it finish.
     connections: Option<Sender<Connection>>,
     bytes_received: Arc<AtomicU64>,
+    /// The presentation's packager thread has not exited yet (from the claim until its lease drops).
+    packager_running: bool,
+}
+
+/// Held by a presentation's packager thread while it runs (and by its publisher until it is started).
+/// Dropping it frees the stream id and its `--max-streams` slot.
+pub struct PackagerLease {
+    registry: Arc<Registry>,
+    stream: StreamId,
+    presentation: u64,
+    _task: TaskGuard,
+}
+
+impl std::fmt::Debug for PackagerLease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PackagerLease(stream {}, presentation {})", self.stream, self.presentation)
+    }
+}
+
+impl Drop for PackagerLease {
+    fn drop(&mut self) {
+        let mut streams = self.registry.lock();
+        if let Some(entry) = streams.get_mut(&self.stream)
+            && entry.status.presentation == self.presentation
+        {
+            entry.packager_running = false;
+        }
+        drop(streams);
+        self.registry.announce(&self.stream);
+    }
 }
 
 /// All streams, shared by the ingest sessions, packager threads, watchers and HTTP handlers.
@@ -93,6 +136,10 @@ pub struct Registry {
     shutdown: watch::Sender<bool>,
     /// The one watcher of the media folder, and the in-memory copy of finished files it fills.
     media_watcher: Arc<MediaWatcher>,
+    /// Packager threads and publisher sessions still running.
+    tasks: Tasks,
+    /// Every packager thread, joined once it has ended.
+    packager_threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Registry {
@@ -106,6 +153,8 @@ impl Registry {
             shutting_down: AtomicBool::new(false),
             shutdown: watch::channel(false).0,
             media_watcher: MediaWatcher::new(Arc::new(FileCache::default())),
+            tasks: Tasks::default(),
+            packager_threads: Mutex::new(Vec::new()),
         })
     }
 
@@ -121,7 +170,7 @@ impl Registry {
 
     /// Takes `stream` for a publisher: resumes its presentation if its publisher vanished and the
     /// packager still waits, else starts a new one, unless another publisher holds it or a limit says no.
-    pub fn claim(&self, stream: &StreamId, mime_type: &str, tag: String) -> Result<Claim, ClaimError> {
+    pub fn claim(self: &Arc<Self>, stream: &StreamId, mime_type: &str, tag: String) -> Result<Claim, ClaimError> {
         if self.shutting_down.load(Ordering::SeqCst) {
             return Err(ClaimError::ShuttingDown);
         }
@@ -147,10 +196,15 @@ impl Registry {
                     self.announce(stream);
                     Ok(resumed)
                 }
+                // Nobody publishes and no reconnect can be taken: the presentation is being finished.
+                (None, false) => Err(ClaimError::Finalising(stream.clone())),
                 _ => Err(ClaimError::Busy(stream.clone())),
             };
         }
-        let active = streams.values().filter(|e| e.status.state.is_active()).count();
+        if streams.get(stream).is_some_and(|e| e.packager_running) {
+            return Err(ClaimError::Finalising(stream.clone()));
+        }
+        let active = streams.values().filter(|e| e.holds_a_slot()).count();
         if active >= self.max_streams {
             return Err(ClaimError::TooMany { limit: self.max_streams });
         }
@@ -174,11 +228,70 @@ impl Registry {
             tag: tag.clone(),
         };
         let bytes_received = Arc::new(AtomicU64::new(0));
-        let entry = Entry { status, watcher: None, connections: None, bytes_received: Arc::clone(&bytes_received) };
+        let entry = Entry {
+            status,
+            watcher: None,
+            connections: None,
+            bytes_received: Arc::clone(&bytes_received),
+            packager_running: true,
+        };
         streams.insert(stream.clone(), entry);
         drop(streams);
         self.announce(stream);
-        Ok(Claim::New(Presentation { stream: stream.clone(), id, dir: self.stream_dir(stream), tag, bytes_received }))
+        let lease = PackagerLease {
+            registry: Arc::clone(self),
+            stream: stream.clone(),
+            presentation: id,
+            _task: self.tasks.track(format!("the packager of stream {stream}")),
+        };
+        Ok(Claim::New(Presentation { stream: stream.clone(), id, dir: self.stream_dir(stream), tag, bytes_received }, lease))
+    }
+
+    /// Keeps a packager thread to join it; joins those that have already ended.
+    pub fn keep_packager_thread(&self, thread: JoinHandle<()>) {
+        let mut threads = self.packager_threads.lock().unwrap_or_else(|p| p.into_inner());
+        let (ended, running): (Vec<_>, Vec<_>) = threads.drain(..).partition(JoinHandle::is_finished);
+        *threads = running;
+        threads.push(thread);
+        drop(threads);
+        join_ended(ended);
+    }
+
+    /// A handed-over connection was not taken: the packager finished first. The stream can't be resumed
+    /// any more; a publisher waits for the packager to exit and starts a new presentation.
+    pub fn resume_missed(&self, presentation: &Presentation) {
+        let mut streams = self.lock();
+        let Some(entry) = current(&mut streams, presentation) else { return };
+        entry.connections = None;
+        entry.status.publisher_connected = false;
+        drop(streams);
+        self.announce(&presentation.stream);
+    }
+
+    /// Records a running publisher session until the guard is dropped, for shutdown to wait for.
+    pub fn track_session(&self, stream: &StreamId) -> TaskGuard {
+        self.tasks.track(format!("the publisher session of stream {stream}"))
+    }
+
+    /// After [`Registry::begin_shutdown`]: waits until every packager thread and publisher session has
+    /// ended, or until `deadline`, then joins the ended threads. Logs what did not end in time.
+    pub async fn finish(&self, deadline: tokio::time::Instant) {
+        let late = self.tasks.wait_all(deadline).await;
+        if !late.is_empty() {
+            log::warn!("shutdown deadline passed; still running: {}", late.join(", "));
+        }
+        let threads = std::mem::take(&mut *self.packager_threads.lock().unwrap_or_else(|p| p.into_inner()));
+        // A thread that dropped its lease is past its last event and ends within microseconds: join it.
+        // One still running (deadline passed) is left to the process exit.
+        let (ended, running): (Vec<_>, Vec<_>) = threads.into_iter().partition(|t| late.is_empty() || t.is_finished());
+        let joined = ended.len();
+        let ended = tokio::task::spawn_blocking(move || join_ended(ended));
+        if tokio::time::timeout(THREAD_EXIT, ended).await.is_err() {
+            log::warn!("{joined} packager threads did not exit within {THREAD_EXIT:?} of their last event");
+        }
+        if !running.is_empty() {
+            log::warn!("leaving {} packager threads running at exit", running.len());
+        }
     }
 
     /// Keeps the folder watcher and the packager's connection channel for as long as the presentation
@@ -241,9 +354,9 @@ impl Registry {
         all
     }
 
-    /// How many presentations are starting or live.
+    /// How many presentations are starting or live, or still have their packager running.
     pub fn active_count(&self) -> usize {
-        self.lock().values().filter(|e| e.status.state.is_active()).count()
+        self.lock().values().filter(|e| e.holds_a_slot()).count()
     }
 
     /// Subscribes to "stream X changed" announcements.
@@ -376,6 +489,21 @@ impl Entry {
     fn snapshot(&self) -> StreamStatus {
         StreamStatus { bytes_received: self.bytes_received.load(Ordering::Relaxed), ..self.status.clone() }
     }
+
+    /// Counts toward `--max-streams`: a packager finishing a failed presentation still costs a thread.
+    fn holds_a_slot(&self) -> bool {
+        self.status.state.is_active() || self.packager_running
+    }
+}
+
+/// Joins threads that have ended (or are about to, having done their last work); logs a panic.
+fn join_ended(threads: Vec<JoinHandle<()>>) {
+    for thread in threads {
+        let name = thread.thread().name().unwrap_or("packager").to_string();
+        if thread.join().is_err() {
+            log::warn!("thread {name} panicked after its last event");
+        }
+    }
 }
 
 /// The entry for `presentation`, if it is still the stream's current one.
@@ -392,9 +520,9 @@ mod tests {
         StreamId::parse(s).unwrap()
     }
 
-    fn new(registry: &Registry, stream: &str) -> Presentation {
+    fn new(registry: &Arc<Registry>, stream: &str) -> Presentation {
         match registry.claim(&id(stream), "video/webm", "t".into()) {
-            Ok(Claim::New(p)) => p,
+            Ok(Claim::New(p, _lease)) => p,
             other => panic!("expected a new presentation, got {other:?}"),
         }
     }
@@ -420,6 +548,19 @@ mod tests {
         let second = new(&registry, "a");
         assert!(second.id > first.id);
         assert_eq!(registry.status(&id("a")).unwrap().state, StreamState::Starting);
+    }
+
+    #[test]
+    fn a_stream_is_taken_and_counted_until_its_packager_exits() {
+        let registry = Registry::new(PathBuf::from("/tmp/x"), 1);
+        let Ok(Claim::New(first, lease)) = registry.claim(&id("a"), "video/webm", "t".into()) else { panic!() };
+        registry.fail(&first, ErrorCode::Internal, "finalising took too long".into());
+        assert!(matches!(registry.claim(&id("a"), "video/webm", "t2".into()), Err(ClaimError::Finalising(_))));
+        assert!(matches!(registry.claim(&id("b"), "video/webm", "t2".into()), Err(ClaimError::TooMany { .. })));
+        assert_eq!(registry.active_count(), 1);
+        drop(lease);
+        assert_eq!(registry.active_count(), 0);
+        new(&registry, "a");
     }
 
     #[test]
@@ -472,7 +613,7 @@ mod tests {
         while changes.try_recv().is_ok() {
             announced += 1;
         }
-        assert_eq!(announced, 3, "claim, ready, failed");
+        assert_eq!(announced, 4, "claim, the packager's exit (no thread in this test), ready, failed");
     }
 
     #[test]

@@ -33,8 +33,13 @@ impl Server {
 
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Server {
         let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("media")).unwrap();
+        Self::start_in(root, args, env)
+    }
+
+    /// Starts a server on `root`'s existing `media/` folder.
+    fn start_in(root: tempfile::TempDir, args: &[&str], env: &[(&str, &str)]) -> Server {
         let media = root.path().join("media");
-        std::fs::create_dir(&media).unwrap();
         let mut command = Command::new(binary());
         command
             .args(["--bind", "127.0.0.1:0", "--media-dir"])
@@ -215,4 +220,15 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     let ticks: u64 = [11, 12].iter().filter_map(|&i| fields.get(i)?.parse::<u64>().ok()).sum();
     // USER_HZ is 100 on every Linux architecture this runs on (sysconf would need unsafe here).
     ticks as f64 / 100.0
+}
+
+impl Server {
+    /// Kills the server at once (SIGKILL: nothing finalised), then starts a new one on the same media
+    /// folder with `args`: what a crash and a restart leave behind.
+    pub fn kill_and_restart(mut self, args: &[&str]) -> Server {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let root = std::mem::replace(&mut self.root, tempfile::tempdir().unwrap());
+        Server::start_in(root, args, &[])
+    }
 }
