@@ -22,6 +22,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::AppState;
 use super::in_progress::{self, Found};
+use crate::media::TrackKind;
 use crate::media::files::DashFile;
 use crate::metrics::Metrics;
 use crate::stream_id::StreamId;
@@ -141,6 +142,6 @@ fn is_audio_representation(state: &AppState, stream: &StreamId, kind: DashFile) 
     state
         .registry
         .status(stream)
-        .and_then(|status| status.tracks.get(rep as usize).map(|t| t.kind == "audio"))
+        .and_then(|status| status.tracks.get(rep as usize).map(|t| t.kind == TrackKind::Audio))
         .unwrap_or(false)
 }
