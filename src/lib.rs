@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod error_code;
+pub mod hls;
 pub mod media;
 pub mod stream_id;
 pub mod protocol;
