@@ -37,7 +37,7 @@ pub async fn run(config: Config) -> std::io::Result<()> {
     });
     let bind = config.bind;
     let publisher_page = http::pages::render_publisher_page(&config);
-    let state = web::Data::new(AppState { config, registry: Arc::clone(&registry), metrics, ingest, publisher_page });
+    let state = web::Data::new(AppState { config, registry: Arc::clone(&registry), metrics, ingest, publisher_page, hls: Default::default() });
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())

@@ -43,6 +43,9 @@ pub async fn file(request: HttpRequest, path: web::Path<(String, String)>, state
     let Some(kind) = DashFile::parse(&name) else {
         return text(actix_web::http::StatusCode::NOT_FOUND, format!("stream {stream} has no file {name:?}\n"));
     };
+    if kind == DashFile::Playlist {
+        return super::hls::playlist(&request, &state, &stream, &name).await;
+    }
     if matches!(kind, DashFile::Media { .. }) {
         Metrics::add(&state.metrics.segment_requests, 1);
     }

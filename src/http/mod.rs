@@ -1,11 +1,13 @@
 //! http — everything actix-web serves, on one port:
 //! pages ([`pages`]: `/`, `/watch/{stream}`, `/assets/...`), the WebSockets ([`sockets`]:
-//! `/ws/publish/{stream}`, `/ws/watch/{stream}`), the DASH/HLS files ([`dash`]: `/dash/{stream}/{file}`)
+//! `/ws/publish/{stream}`, `/ws/watch/{stream}`), the DASH/HLS files ([`dash`]: `/dash/{stream}/{file}`, its playlists rendered by [`hls`])
 //! and the small API ([`api`]: `/time`, `/healthz`, `/metrics`, `/api/streams`). Any origin may GET
 //! (CORS), with `Date` exposed for players' clock sync.
 
 pub mod api;
 pub mod dash;
+pub mod hls;
+mod hls_source;
 pub mod in_progress;
 pub mod pages;
 pub mod sockets;
@@ -28,6 +30,8 @@ pub struct AppState {
     pub ingest: Arc<IngestContext>,
     /// `GET /` with this server's settings filled in.
     pub publisher_page: String,
+    /// The streams' HLS playlists, followed from their folders.
+    pub hls: hls::HlsStreams,
 }
 
 /// Registers every route of the contract.
