@@ -7,7 +7,8 @@
 //! more than two segments ahead is a 400, and one still unsatisfied after three target durations a 503
 //! (RFC 8216bis §6.2.5.2). The multivariant playlist is held the same way until every rendition has
 //! its first chunk, so its bitrates, codecs and frame rate are true when a player loads it at
-//! `manifest_ready`. VP8 streams (WebM segments) have no HLS: a 404 that says so.
+//! `manifest_ready`; a live media playlist is held until its first segment is finished (players take a
+//! playlist without a whole segment for an empty one). VP8 streams (WebM segments) have no HLS: a 404 that says so.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -123,6 +123,11 @@ impl StreamHls {
                     return Answer::NotFound(format!("stream {stream} has no representation {rep}\n"));
                 };
                 let Some(timeline) = &rendition.timeline else { return not_yet() };
+                // Players (hls.js) refuse a playlist without a whole segment as empty: hold the first
+                // request until the first segment is finished.
+                if !self.ended && timeline.last_complete_msn().is_none() {
+                    return Answer::Wait;
+                }
                 if let Some(reload) = reload {
                     match reload::delivery(reload, timeline, self.ended) {
                         Delivery::Now => {}
