@@ -83,7 +83,17 @@ async fn not_finished(
             Ok((file, path)) => serve(request, file, path, kind, audio),
             Err(_) => not_found(),
         },
-        Found::InProgress(file) => {
+        Found::InProgress(mut file) => {
+            let part_deadline = tokio::time::Instant::now() + segment * 2 + WAIT_SLACK;
+            if let Some(part) = super::hls::part_of_growing_segment(request, &mut file, &path, changes.clone(), part_deadline).await {
+                return part;
+            }
+            if tokio::fs::try_exists(&path).await.unwrap_or(false) {
+                return match open(path).await {
+                    Ok((file, path)) => serve(request, file, path, kind, audio),
+                    Err(_) => not_found(),
+                };
+            }
             Metrics::add(&state.metrics.in_progress_segments_served, 1);
             // A segment lasts about `segment` but ends on a keyframe, and while its publisher is away
             // (up to the reconnect grace) it stays open: ending the response sooner would hand the

@@ -133,6 +133,58 @@ pub async fn playlist(request: &HttpRequest, state: &AppState, stream: &StreamId
     }
 }
 
+/// A bounded byte range (`Range: bytes=a-b`) of a segment still being written: an LL-HLS part. Held
+/// until the muxer has written byte `b` (woken by the folder watcher, until `deadline`), then answered
+/// 206 with exactly those bytes. `None` when the request is not such a range (the caller streams the
+/// whole segment as for DASH) or the segment was finished meanwhile (actix-files then serves the range).
+///
+/// Hand-over: the live edge (in-memory, with ranges on in-progress segments) supersedes this.
+pub async fn part_of_growing_segment(
+    request: &HttpRequest,
+    file: &mut tokio::fs::File,
+    finished: &std::path::Path,
+    mut changes: tokio::sync::watch::Receiver<u64>,
+    deadline: Instant,
+) -> Option<HttpResponse> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let (first, last) = bounded_range(request.headers().get(header::RANGE)?.to_str().ok()?)?;
+    // Each turn waits for a file change (or RECHECK); the deadline ends the loop.
+    loop {
+        changes.borrow_and_update();
+        let written = file.metadata().await.ok()?.len();
+        if written > last {
+            let mut bytes = vec![0u8; (last - first + 1) as usize];
+            file.seek(std::io::SeekFrom::Start(first)).await.ok()?;
+            file.read_exact(&mut bytes).await.ok()?;
+            return Some(
+                HttpResponse::PartialContent()
+                    .content_type("video/mp4")
+                    .insert_header((header::CONTENT_RANGE, format!("bytes {first}-{last}/*")))
+                    // Not `immutable`: the whole file's validators don't exist yet.
+                    .insert_header((header::CACHE_CONTROL, "no-cache"))
+                    .body(bytes),
+            );
+        }
+        if tokio::fs::try_exists(finished).await.unwrap_or(false) || Instant::now() >= deadline {
+            return None;
+        }
+        let wake = deadline.min(Instant::now() + RECHECK);
+        if let Ok(Err(_)) = tokio::time::timeout_at(wake, changes.changed()).await {
+            return None;
+        }
+    }
+}
+
+/// Longest part served from a growing segment: parts are a fraction of a second of a webcam stream.
+const MAX_PART_BYTES: u64 = 16 << 20;
+
+/// `bytes=a-b` with `a <= b` and a sane length; anything else (suffix, open-ended, several) is `None`.
+fn bounded_range(value: &str) -> Option<(u64, u64)> {
+    let (first, last) = value.strip_prefix("bytes=")?.split_once('-')?;
+    let (first, last) = (first.trim().parse::<u64>().ok()?, last.trim().parse::<u64>().ok()?);
+    (first <= last && last - first < MAX_PART_BYTES).then_some((first, last))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,5 +196,14 @@ mod tests {
         assert_eq!(wanted("media_.m3u8"), None);
         assert_eq!(wanted("media_12345.m3u8"), None);
         assert_eq!(wanted("other.m3u8"), None);
+    }
+
+    #[test]
+    fn only_bounded_ranges_are_parts() {
+        assert_eq!(bounded_range("bytes=100-199"), Some((100, 199)));
+        assert_eq!(bounded_range("bytes=0-0"), Some((0, 0)));
+        for value in ["bytes=100-", "bytes=-100", "bytes=5-4", "bytes=0-1,4-5", "items=0-1", "bytes=0-99999999999"] {
+            assert_eq!(bounded_range(value), None, "{value}");
+        }
     }
 }
