@@ -101,7 +101,9 @@ async function startDash(video, absoluteManifest, onEvent) {
 /** hls.js in low-latency mode: parts, blocking reload, and the hold-back the playlist asks for. */
 async function startHlsJs(video, master, onEvent) {
   await loadHlsJs();
-  const hls = new Hls({ lowLatencyMode: true, backBufferLength: 30 });
+  // Like dash.js's live catch-up: play up to 1.2× when behind the playlist's PART-HOLD-BACK target
+  // (hls.js never speeds up by default, so a late start would stay late).
+  const hls = new Hls({ lowLatencyMode: true, backBufferLength: 30, maxLiveSyncPlaybackRate: 1.2 });
   const player = {
     name: 'hls.js',
     errors: [],

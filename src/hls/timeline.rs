@@ -60,7 +60,6 @@ pub struct Timeline {
     total_seconds: f64,
     total_samples: u64,
     longest_segment: f64,
-    longest_part: f64,
 }
 
 impl Timeline {
@@ -75,7 +74,6 @@ impl Timeline {
             total_seconds: 0.0,
             total_samples: 0,
             longest_segment: 0.0,
-            longest_part: 0.0,
         }
     }
 
@@ -113,7 +111,6 @@ impl Timeline {
         self.total_bytes += part.length;
         self.total_seconds += seconds;
         self.total_samples += u64::from(part.fragment.samples);
-        self.longest_part = self.longest_part.max(seconds);
     }
 
     /// Marks segment `number` finished; `trailing_bytes` are bytes after its last chunk (none in files
@@ -199,11 +196,6 @@ impl Timeline {
     /// The longest finished segment, in seconds.
     pub fn longest_segment(&self) -> f64 {
         self.longest_segment
-    }
-
-    /// The longest part, in seconds.
-    pub fn longest_part(&self) -> f64 {
-        self.longest_part
     }
 }
 

@@ -25,6 +25,18 @@ const LIVE_WINDOW_SECONDS: f64 = 120.0;
 /// stream for the first time (the rest is read by the next refresh).
 const MAX_SEGMENTS_PER_REFRESH: usize = 100_000;
 
+/// PART-TARGET over the configured fragment length: the muxer cuts a fragment at the first packet at or
+/// after the fragment length, so parts run up to a frame longer (40 ms at 25 fps on a 0.2 s fragment).
+/// Not the longest part seen: a recorder stall makes the odd part seconds long, and players aim
+/// three part targets behind live, so one stall would raise everyone's latency for good.
+const PART_TARGET_SLACK: f64 = 1.2;
+
+/// The presentation's clock anchor while following files.
+struct Clock<'a> {
+    zero: &'a mut Option<i64>,
+    started_millis: i64,
+}
+
 /// What the HLS side knows of one representation.
 struct Rendition {
     rep: u32,
@@ -42,7 +54,11 @@ pub struct StreamHls {
     renditions: Vec<Rendition>,
     /// Built from the finished files: a complete recording.
     ended: bool,
-    /// Unix milliseconds of presentation time 0 when segments carry no producer reference time.
+    /// Unix milliseconds of presentation time 0: from the first producer reference time (`prft`) seen,
+    /// else when the stream started. One anchor for every segment of every rendition, so program dates
+    /// follow the media timeline (each chunk's own `prft` says when it was written, which jitters with
+    /// the publisher's upload).
+    clock_zero: Option<i64>,
     started_millis: i64,
 }
 
@@ -78,6 +94,7 @@ impl StreamHls {
                 .map(|rep| Rendition { rep, setup: None, timeline: None, number: 1, scan: SegmentScan::default() })
                 .collect(),
             ended: false,
+            clock_zero: None,
             started_millis: status.started_at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64),
         }
     }
@@ -96,9 +113,9 @@ impl StreamHls {
             self.ended = true;
         }
         let window = if ended { None } else { Some(LIVE_WINDOW_SECONDS) };
-        let started = self.started_millis;
         for rendition in &mut self.renditions {
-            if let Err(e) = rendition.follow(dir, &self.tag, window, started, ended) {
+            let clock = Clock { zero: &mut self.clock_zero, started_millis: self.started_millis };
+            if let Err(e) = rendition.follow(dir, &self.tag, window, clock, ended) {
                 log::warn!("{}: HLS could not read representation {}: {e}", dir.display(), rendition.rep);
             }
         }
@@ -168,10 +185,8 @@ impl StreamHls {
 
     fn view(&self, rendition: &Rendition, low_latency: bool, settings: Settings) -> MediaView {
         let longest = self.renditions.iter().filter_map(|r| r.timeline.as_ref()).map(Timeline::longest_segment).fold(0.0, f64::max);
-        let longest_part = self.renditions.iter().filter_map(|r| r.timeline.as_ref()).map(Timeline::longest_part).fold(0.0, f64::max);
         let target_duration = (settings.segment_duration.as_secs_f64().ceil() as u64).max(longest.round() as u64).max(1);
-        // A part may run a frame past the fragment length; the target must cover every part.
-        let part_target = (settings.fragment_duration.as_secs_f64().max(longest_part) * 1000.0).ceil() / 1000.0;
+        let part_target = (settings.fragment_duration.as_secs_f64() * PART_TARGET_SLACK * 1000.0).ceil() / 1000.0;
         MediaView {
             init_uri: format!("init-{}-{}.m4s", self.tag, rendition.rep),
             segment_prefix: format!("chunk-{}-{}-", self.tag, rendition.rep),
@@ -197,7 +212,7 @@ impl StreamHls {
 
 impl Rendition {
     /// Moves through the representation's files from where it stopped.
-    fn follow(&mut self, dir: &Path, tag: &str, window: Option<f64>, started_millis: i64, ended: bool) -> Result<(), ScanError> {
+    fn follow(&mut self, dir: &Path, tag: &str, window: Option<f64>, clock: Clock, ended: bool) -> Result<(), ScanError> {
         if self.setup.is_none() {
             let Ok(mut file) = open_no_follow(&dir.join(format!("init-{tag}-{}.m4s", self.rep))) else { return Ok(()) };
             let mut bytes = Vec::new();
@@ -207,7 +222,7 @@ impl Rendition {
             self.setup = Some(setup);
         }
         let (Some(setup), Some(timeline)) = (&self.setup, &mut self.timeline) else { return Ok(()) };
-        let fallback = ProducerTime { unix_millis: started_millis, media_time: 0 };
+        let timescale = i128::from(setup.timescale.max(1));
         let trex = setup.default_sample_duration;
         for _ in 0..MAX_SEGMENTS_PER_REFRESH {
             let name = format!("chunk-{tag}-{}-{:05}.m4s", self.rep, self.number);
@@ -231,7 +246,12 @@ impl Rendition {
             let mut file = file;
             let parts = self.scan.scan(len, trex, |at, n| read_at(&mut file, at, n))?;
             for mut part in parts {
-                part.produced = part.produced.or(Some(fallback));
+                if clock.zero.is_none()
+                    && let Some(produced) = part.produced
+                {
+                    *clock.zero = Some(produced.unix_millis - (i128::from(produced.media_time) * 1000 / timescale) as i64);
+                }
+                part.produced = Some(ProducerTime { unix_millis: clock.zero.unwrap_or(clock.started_millis), media_time: 0 });
                 timeline.add_part(self.number, &part);
             }
             if !complete {
