@@ -47,8 +47,11 @@ pub fn header(bytes: &[u8], offset: u64) -> Option<Result<Header, BoxError>> {
     Some(Ok(Header { kind, header_len, size }))
 }
 
-/// The child boxes of a payload that is fully in memory, as (kind, payload) pairs.
-fn children(payload: &[u8], base: u64) -> Result<Vec<([u8; 4], &[u8], u64)>, BoxError> {
+/// A child box: its kind, its payload, and the payload's file offset.
+type Child<'a> = ([u8; 4], &'a [u8], u64);
+
+/// The child boxes of a payload that is fully in memory.
+fn children(payload: &[u8], base: u64) -> Result<Vec<Child<'_>>, BoxError> {
     let mut out = Vec::new();
     let mut pos = 0usize;
     while pos < payload.len() {
