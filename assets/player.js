@@ -1,8 +1,11 @@
-// dash.js set up the same way on both pages: low latency when the MPD says so (dash.js 5 switches it on
-// from availabilityTimeComplete="false"), the live delay from the MPD's ServiceDescription, and the
-// clock from this server's /time, so no outside time server is ever contacted.
+// The player, set up the same way on both pages. dash.js by default: low latency when the MPD says so
+// (dash.js 5 switches it on from availabilityTimeComplete="false"), the live delay from the MPD's
+// ServiceDescription, and the clock from this server's /time, so no outside time server is ever contacted.
+// HLS from the same segments (`master.m3u8`): native where Media Source Extensions are missing but the
+// browser plays HLS itself (iPhone Safari before 17.1), and hls.js in low-latency mode with `?player=hls`.
+// VP8 streams have no HLS; the server's 404 says so and the pages show that sentence.
 
-/* global dashjs */
+/* global dashjs, Hls */
 
 /**
  * How far behind live to play a presentation of whole segments (normal mode): a segment appears only
@@ -38,9 +41,45 @@ async function inspectManifest(url) {
   }
 }
 
-/** Starts playing `manifestUrl` in `video`; resolves to the dash.js player. */
+/** `dash`, `hls` (hls.js) or `native` (the browser's own HLS): `?player=` decides, else what the browser can do. */
+export function choosePlayer(video) {
+  const asked = new URLSearchParams(location.search).get('player');
+  if (asked === 'hls' || asked === 'dash' || asked === 'native') return asked;
+  const mediaSource = 'MediaSource' in window || 'ManagedMediaSource' in window;
+  return !mediaSource && video.canPlayType('application/vnd.apple.mpegurl') ? 'native' : 'dash';
+}
+
+/** Loads the embedded hls.js once, only for the pages that use it. */
+let hlsScript = null;
+function loadHlsJs() {
+  hlsScript ??= new Promise((resolve, reject) => {
+    const script = document.createElement('script');
+    script.src = '/assets/hls.min.js';
+    script.onload = () => resolve(window.Hls);
+    script.onerror = () => reject(new Error('could not load /assets/hls.min.js'));
+    document.head.append(script);
+  });
+  return hlsScript;
+}
+
+/**
+ * Starts playing `manifestUrl` (the MPD; HLS players take `master.m3u8` beside it) in `video`. Resolves
+ * to a player with `name`, `reset()`, `isReady()`, `getCurrentLiveLatency()` and `errors` (fatal errors
+ * seen); rejects with the server's sentence when the stream has no HLS (VP8).
+ */
 export async function startPlayer(video, manifestUrl, { onEvent } = {}) {
   const absoluteManifest = new URL(manifestUrl, location.href);
+  const kind = choosePlayer(video);
+  if (kind !== 'dash') {
+    const master = new URL('master.m3u8', absoluteManifest).href;
+    const response = await fetch(master, { cache: 'no-store' });
+    if (!response.ok) throw new Error((await response.text()).trim());
+    return kind === 'hls' ? startHlsJs(video, master, onEvent) : startNative(video, master, onEvent);
+  }
+  return startDash(video, absoluteManifest, onEvent);
+}
+
+async function startDash(video, absoluteManifest, onEvent) {
   const manifest = await inspectManifest(absoluteManifest.href);
   const wholeSegments = manifest.live && !manifest.lowLatency && manifest.segmentSeconds > 0;
   const lowLatencyStart = manifest.live && manifest.lowLatency;
@@ -82,6 +121,50 @@ export async function startPlayer(video, manifestUrl, { onEvent } = {}) {
     player.on(dashjs.MediaPlayer.events.PLAYBACK_PLAYING, catchUp);
   }
   player.initialize(video, absoluteManifest.href, true);
+  player.name = 'dash.js';
+  player.errors = [];
+  player.on(dashjs.MediaPlayer.events.ERROR, (event) => player.errors.push(event.error));
+  return player;
+}
+
+/** hls.js in low-latency mode: parts, blocking reload, and the hold-back the playlist asks for. */
+async function startHlsJs(video, master, onEvent) {
+  await loadHlsJs();
+  // Like dash.js's live catch-up: play up to 1.2× when behind the playlist's PART-HOLD-BACK target
+  // (hls.js never speeds up by default, so a late start would stay late).
+  const hls = new Hls({ lowLatencyMode: true, backBufferLength: 30, maxLiveSyncPlaybackRate: 1.2 });
+  const player = {
+    name: 'hls.js',
+    errors: [],
+    hls,
+    reset: () => hls.destroy(),
+    isReady: () => hls.media !== null && hls.levels.length > 0,
+    getCurrentLiveLatency: () => hls.latency,
+  };
+  hls.on(Hls.Events.ERROR, (_, data) => {
+    if (data.fatal) player.errors.push(`${data.type}: ${data.details}`);
+    if (data.details === Hls.ErrorDetails.BUFFER_STALLED_ERROR) onEvent?.('BUFFER_EMPTY', data);
+    else onEvent?.('ERROR', data);
+  });
+  hls.loadSource(master);
+  hls.attachMedia(video);
+  video.play().catch(() => { /* autoplay may wait for a gesture */ });
+  return player;
+}
+
+/** The browser's own HLS (Safari): it does its own live timing. */
+function startNative(video, master, onEvent) {
+  const player = {
+    name: 'native HLS',
+    errors: [],
+    reset: () => { video.removeAttribute('src'); video.load(); },
+    isReady: () => video.readyState > 0,
+    getCurrentLiveLatency: () => NaN,
+  };
+  video.onwaiting = () => onEvent?.('BUFFER_EMPTY');
+  video.onerror = () => player.errors.push(video.error?.message || 'media error');
+  video.src = master;
+  video.play().catch(() => { /* autoplay may wait for a gesture */ });
   return player;
 }
 

@@ -1,5 +1,5 @@
 // The publisher page: camera preview, Start/Stop, MediaRecorder bytes over a WebSocket, and the
-// stream played back with dash.js once the server says the manifest is ready.
+// stream played back (dash.js, or HLS: see player.js) once the server says the manifest is ready.
 // `window.livedash` exposes timings for the latency benchmark.
 
 import { startPlayer, describeError, socketUrl } from './player.js';
@@ -182,16 +182,21 @@ function stopRecording() {
 async function play(manifestUrl) {
   if (stats.player) stats.player.reset();
   stats.firstFrameAt = null;
-  stats.player = await startPlayer(playback, manifestUrl, {
-    onEvent(name, event) {
-      if (name === 'BUFFER_EMPTY' && stats.firstFrameAt !== null && stats.state === 'live') stats.stalls += 1;
-      if (name === 'ERROR' || name === 'PLAYBACK_ERROR') {
-        const error = event && event.error;
-        stats.playerError = (error && (error.message || error.code)) || 'unknown error';
-        setStatus(`You are live, but the preview player failed ("${stats.playerError}"); viewers are not affected.`, true);
-      }
-    },
-  });
+  try {
+    stats.player = await startPlayer(playback, manifestUrl, {
+      onEvent(name, event) {
+        if (name === 'BUFFER_EMPTY' && stats.firstFrameAt !== null && stats.state === 'live') stats.stalls += 1;
+        if (name === 'ERROR' || name === 'PLAYBACK_ERROR') {
+          const error = event && event.error;
+          stats.playerError = (error && (error.message || error.code)) || 'unknown error';
+          setStatus(`You are live, but the preview player failed ("${stats.playerError}"); viewers are not affected.`, true);
+        }
+      },
+    });
+  } catch (error) {
+    setStatus(`Live, but this browser can't play it back: ${error.message}`, true);
+    return;
+  }
   playback.requestVideoFrameCallback((now) => { stats.firstFrameAt = now; });
 }
 

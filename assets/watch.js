@@ -1,5 +1,5 @@
-// The viewer page: waits for the stream, plays it with dash.js once the manifest is ready, says when it
-// ended and keeps playing the recording. Follows the stream's next presentation if it goes live again.
+// The viewer page: waits for the stream, plays it once the manifest is ready (dash.js; HLS where MSE is
+// missing or with `?player=hls`, see player.js), says when it ended and keeps playing the recording. Follows the stream's next presentation if it goes live again.
 
 import { startPlayer, describeError, socketUrl } from './player.js';
 
@@ -49,15 +49,21 @@ function connect() {
       setStatus(`${stream} is live.`);
       if (state.player) state.player.reset();
       state.player = null;
-      state.player = await startPlayer(playback, message.manifestUrl, {
-        onEvent(name, event) {
-          if (name === 'BUFFER_EMPTY' && !state.ended) state.stalls += 1;
-          if (name === 'ERROR' || name === 'PLAYBACK_ERROR') {
-            state.playerError = describePlayerError(event);
-            setStatus(`${stream} could not be played: ${state.playerError}`, true);
-          }
-        },
-      });
+      try {
+        state.player = await startPlayer(playback, message.manifestUrl, {
+          onEvent(name, event) {
+            if (name === 'BUFFER_EMPTY' && !state.ended) state.stalls += 1;
+            if (name === 'ERROR' || name === 'PLAYBACK_ERROR') {
+              state.playerError = describePlayerError(event);
+              setStatus(`${stream} could not be played: ${state.playerError}`, true);
+            }
+          },
+        });
+      } catch (error) {
+        state.state = 'error';
+        state.lastError = { code: 'unplayable', message: error.message };
+        setStatus(`${stream} can't be played here: ${error.message}`, true);
+      }
     } else if (message.type === 'ended') {
       state.state = 'ended';
       state.ended = true;
@@ -90,7 +96,8 @@ setInterval(() => {
   const player = state.player;
   if (!player || state.ended || !player.isReady()) return;
   try {
-    $('latency').textContent = `Behind live by ${player.getCurrentLiveLatency().toFixed(2)} s (dash.js estimate)`;
+    const latency = player.getCurrentLiveLatency();
+    $('latency').textContent = Number.isFinite(latency) ? `Behind live by ${latency.toFixed(2)} s (${player.name} estimate)` : '';
   } catch { /* not initialised yet */ }
 }, 1000);
 

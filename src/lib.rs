@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod config;
 pub mod error_code;
+pub mod hls;
 pub mod media;
 pub mod stream_id;
 pub mod protocol;

@@ -74,7 +74,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
     actix_web::rt::spawn(crate::streams::retention::run(Arc::clone(&registry), config.media_dir.clone(), config.keep_recordings));
     let publisher_page = http::pages::render_publisher_page(&config);
     let viewer_slots = http::sockets::ViewerSlots::new(config.max_viewers, config.max_viewers_per_address);
-    let state = web::Data::new(AppState { config, registry: Arc::clone(&registry), metrics, ingest, publisher_page, viewer_slots });
+    let state = web::Data::new(AppState { config, registry: Arc::clone(&registry), metrics, ingest, publisher_page, viewer_slots, hls: Default::default() });
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())

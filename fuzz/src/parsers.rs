@@ -4,8 +4,13 @@
 //! `ClientMessage::parse`, `StreamId::parse` and `presentation_ready` (with files always, never, and
 //! "if `DashFile::parse` accepts the name" ready), and to `expand_template` as the template, with the
 //! text after its first newline as the representation id and a number taken from its first bytes.
-//! None may panic. Also checked: a name `DashFile::parse` accepts can't leave the stream folder.
+//! The text also goes to the HLS blocking-reload query parser (`hls::reload::parse_query`), and the raw
+//! bytes to the CMAF readers HLS uses on the muxer's files (`hls::boxes::parse_init`, `parse_moof`,
+//! `parse_prft`, and `hls::scan::SegmentScan` fed in two pieces, split at the first byte's value).
+//! None may panic. Also checked: a name `DashFile::parse` accepts can't leave the stream folder, and the
+//! scanned chunks are contiguous and within the bytes given.
 
+use livedash::hls::{boxes, reload, scan::SegmentScan};
 use livedash::media::RecorderFormat;
 use livedash::media::files::DashFile;
 use livedash::protocol::ClientMessage;
@@ -45,4 +50,25 @@ pub fn run(data: &[u8]) {
     }
     let _ = expand_template(template, representation, u64::from_le_bytes(number));
     let _ = expand_template(template, representation, 1);
+
+    let _ = reload::parse_query(text);
+    cmaf(data);
+}
+
+/// The CMAF readers on raw bytes.
+fn cmaf(data: &[u8]) {
+    let _ = boxes::parse_init(data);
+    let _ = boxes::parse_moof(data, 0, 1024);
+    let _ = boxes::parse_prft(data, 0);
+    let read = |at: u64, n: usize| Ok(data[(at as usize).min(data.len())..(at as usize).saturating_add(n).min(data.len())].to_vec());
+    let mut scan = SegmentScan::default();
+    let split = data.first().map_or(0, |b| usize::from(*b)).min(data.len()) as u64;
+    let mut parts = scan.scan(split, 0, read).unwrap_or_default();
+    parts.extend(scan.scan(data.len() as u64, 0, read).unwrap_or_default());
+    let mut end = 0;
+    for part in parts {
+        assert_eq!(part.offset, end, "chunks are contiguous");
+        end = part.offset + part.length;
+    }
+    assert!(end <= data.len() as u64, "a chunk reaches past the bytes given");
 }

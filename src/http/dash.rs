@@ -33,6 +33,7 @@ use crate::delivery::folder::{Folder, Lookup};
 use crate::delivery::live::LiveSegment;
 use crate::delivery::range::{self, ByteRange};
 use crate::delivery::{body, open_no_follow};
+use crate::media::TrackKind;
 use crate::media::files::DashFile;
 use crate::metrics::Metrics;
 use crate::stream_id::StreamId;
@@ -68,6 +69,9 @@ pub async fn file(request: HttpRequest, path: web::Path<(String, String)>, state
     let Some(kind) = DashFile::parse(&name) else {
         return not_found(&stream, &name);
     };
+    if kind == DashFile::Playlist {
+        return super::hls::playlist(&request, &state, &stream, &name).await;
+    }
     if matches!(kind, DashFile::Media { .. }) && request.method() == Method::GET {
         Metrics::add(&state.metrics.segment_requests, 1);
     }
@@ -222,7 +226,7 @@ impl Request<'_> {
                 .state
                 .registry
                 .status(&self.stream)
-                .and_then(|status| status.tracks.get(rep as usize).map(|t| t.kind == "audio"))
+                .and_then(|status| status.tracks.get(rep as usize).map(|t| t.kind == TrackKind::Audio))
                 .unwrap_or(false),
             _ => false,
         };

@@ -1,6 +1,7 @@
 //! http — everything actix-web serves, on one port:
 //! pages ([`pages`]: `/`, `/watch/{stream}`, `/assets/...`), the WebSockets ([`sockets`]:
-//! `/ws/publish/{stream}`, `/ws/watch/{stream}`), the DASH/HLS files ([`dash`]: `/dash/{stream}/{file}`)
+//! `/ws/publish/{stream}`, `/ws/watch/{stream}`), the DASH/HLS files ([`dash`]: `/dash/{stream}/{file}`,
+//! its playlists rendered by [`hls`])
 //! and the small API ([`api`]: `/time`, `/healthz`, `/metrics`, `/api/streams`). Every route answers
 //! `HEAD` as it answers `GET` (CDNs, players and health checkers send it). Any origin may GET: every
 //! response says `Access-Control-Allow-Origin: *`, whether or not the request had an `Origin`, and
@@ -9,6 +10,8 @@
 
 pub mod api;
 pub mod dash;
+pub mod hls;
+mod hls_source;
 pub mod pages;
 pub mod sockets;
 
@@ -33,6 +36,8 @@ pub struct AppState {
     pub publisher_page: String,
     /// Open viewer sockets, bounded in total and per client address.
     pub viewer_slots: Arc<sockets::ViewerSlots>,
+    /// The streams' HLS playlists, followed from their folders.
+    pub hls: hls::HlsStreams,
 }
 
 /// Registers every route of the contract.

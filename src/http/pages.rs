@@ -1,4 +1,4 @@
-//! The pages and their assets, embedded in the binary (dash.js included: no CDN, no files beside the
+//! The pages and their assets, embedded in the binary (dash.js and hls.js included: no CDN, no files beside the
 //! binary). `GET /` is the publisher page, `GET /watch/{stream}` the viewer page.
 
 use actix_web::http::header;
@@ -24,6 +24,7 @@ const ASSETS: &[Asset] = &[
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!(concat!(env!("OUT_DIR"), "/dash.all.min.js")),
     },
+    Asset { name: "hls.min.js", content_type: "text/javascript; charset=utf-8", body: include_bytes!(concat!(env!("OUT_DIR"), "/hls.min.js")) },
 ];
 
 const PUBLISHER_PAGE: &str = include_str!("../../assets/index.html");

@@ -12,7 +12,7 @@ use super::dash_options::SegmentType;
 use super::ffi::{self, ChunkInput};
 use super::packager::{Route, Routes, codec_name, media_tracks, output_error};
 use super::timestamps::{MICROS, PresentationStart, Stamps, TrackClock};
-use super::{MediaError, PackagerJob};
+use super::{MediaError, PackagerJob, TrackKind};
 
 /// When media time 0 was captured, as well as the server can tell. The publisher page starts its
 /// recorder right before it sends `start`, so that message's arrival is the estimate; a client that
@@ -30,7 +30,7 @@ fn unix_micros(time: SystemTime) -> i64 {
 /// Per output track state that lives across connections.
 struct OutputTrack {
     /// What a reconnected recording must bring again: `video`/`audio` and the codec.
-    kind: (&'static str, String),
+    kind: (TrackKind, String),
     time_base: Rational,
     clock: TrackClock,
     packets: u64,
@@ -62,7 +62,7 @@ impl<'j> Copier<'j> {
             .streams()
             .map(|s| OutputTrack {
                 kind: (
-                    if s.parameters().medium() == media::Type::Video { "video" } else { "audio" },
+                    if s.parameters().medium() == media::Type::Video { TrackKind::Video } else { TrackKind::Audio },
                     codec_name(s.parameters().id()),
                 ),
                 time_base: s.time_base(),
@@ -162,7 +162,7 @@ impl<'j> Copier<'j> {
     pub fn resume(&mut self, input: &ChunkInput, recording_started: SystemTime) -> Result<f64, MediaError> {
         let mut routes: Routes = vec![None; input.nb_streams() as usize];
         let mut taken = vec![false; self.tracks.len()];
-        let outputs: Vec<(&'static str, String)> = self.output_kinds();
+        let outputs: Vec<(TrackKind, String)> = self.output_kinds();
         let incoming = media_tracks(input);
         for (index, kind, id) in &incoming {
             let wanted = (*kind, codec_name(*id));
@@ -187,7 +187,7 @@ impl<'j> Copier<'j> {
         Ok((self.base_micros - end_micros) as f64 / 1e6)
     }
 
-    fn output_kinds(&self) -> Vec<(&'static str, String)> {
+    fn output_kinds(&self) -> Vec<(TrackKind, String)> {
         self.tracks.iter().map(|t| t.kind.clone()).collect()
     }
 

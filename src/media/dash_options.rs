@@ -1,8 +1,10 @@
 //! The `dash` muxer's options for one presentation, decided from the configuration and the tracks.
 //!
 //! Pure so the choices can be tested without libavformat:
-//! - H.264/VP9/AV1 (+Opus/AAC) → CMAF/fMP4 segments (forced: `auto` would put Opus in WebM), with an HLS
-//!   playlist beside the MPD for Apple devices.
+//! - H.264/VP9/AV1 (+Opus/AAC) → CMAF/fMP4 segments (forced: `auto` would put Opus in WebM). The same
+//!   segments are served as HLS, but livedash writes those playlists itself ([`crate::hls`]): FFmpeg's
+//!   `hls_playlist` writes the multivariant playlist once, before any bitrate is known, so it has no video
+//!   variant, and it rewrites every media playlist whole on every segment.
 //! - VP8 → WebM segments (VP8 has no MP4 mapping in FFmpeg 5.1); WebM segments can't be chunked, so no
 //!   low latency and no HLS.
 //! - Low latency (`ldash`): chunked segments (`streaming`), `$Number$` templates without a timeline (so
@@ -66,9 +68,6 @@ pub fn muxer_options(settings: &DashSettings, segment_type: SegmentType) -> Vec<
     ];
     if let Some(url) = &settings.utc_timing_url {
         options.push(("utc_timing_url", xml_attribute(url)));
-    }
-    if segment_type == SegmentType::Mp4 {
-        options.push(("hls_playlist", "1".to_string()));
     }
     if is_low_latency(settings, segment_type) {
         options.extend([
@@ -146,7 +145,15 @@ mod tests {
         assert_eq!(get(&options, "write_prft"), Some("1"));
         assert_eq!(get(&options, "utc_timing_url"), Some("http://127.0.0.1:8080/time"));
         assert_eq!(get(&options, "dash_segment_type"), Some("mp4"));
-        assert_eq!(get(&options, "hls_playlist"), Some("1"));
+    }
+
+    #[test]
+    fn ffmpeg_never_writes_hls_playlists() {
+        for segment_type in [SegmentType::Mp4, SegmentType::Webm] {
+            for low_latency in [true, false] {
+                assert_eq!(get(&muxer_options(&settings(low_latency), segment_type), "hls_playlist"), None);
+            }
+        }
     }
 
     #[test]
@@ -156,7 +163,6 @@ mod tests {
         assert_eq!(get(&options, "dash_segment_type"), Some("webm"));
         assert_eq!(get(&options, "ldash"), None);
         assert_eq!(get(&options, "streaming"), None);
-        assert_eq!(get(&options, "hls_playlist"), None);
         assert_eq!(get(&options, "use_timeline"), Some("1"));
     }
 

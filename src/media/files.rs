@@ -1,15 +1,16 @@
 //! The files the packager writes in a stream's folder, recognised by name. Only these names are ever
 //! served, so nothing else in (or outside) the media folder can be reached through `/dash/`.
 //!
-//! Names come from [`super::dash_options`]: `manifest.mpd`, `master.m3u8`, `media_<rep>.m3u8`,
-//! `init-<tag>-<rep>.<ext>` and `chunk-<tag>-<rep>-<number>.<ext>` with `<ext>` `m4s` or `webm`.
+//! Names come from [`super::dash_options`]: `manifest.mpd`, `init-<tag>-<rep>.<ext>` and
+//! `chunk-<tag>-<rep>-<number>.<ext>` with `<ext>` `m4s` or `webm`; the HLS playlists `master.m3u8` and
+//! `media_<rep>.m3u8` are not files but rendered on request ([`crate::http::hls`]).
 
 /// What a served file is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DashFile {
     /// The MPD.
     Manifest,
-    /// An HLS playlist (master or per representation).
+    /// An HLS playlist (multivariant or per representation), rendered by livedash.
     Playlist,
     /// An initialisation segment of representation `rep`.
     Init { rep: u32, webm: bool },

@@ -3,7 +3,7 @@
 //! One dedicated thread per stream ([`spawn_packager`]). It reads chunks from a bounded channel through
 //! a custom `AVIOContext` ([`chunks`], [`ffi`]), demuxes the recorder's WebM/Matroska or fragmented MP4,
 //! and stream-copies every audio and video packet into libavformat's `dash` muxer, writing
-//! `<dir>/manifest.mpd`, init and media segments (and an HLS playlist for MP4 segments).
+//! `<dir>/manifest.mpd`, init and media segments (HLS playlists are rendered from those by [`crate::hls`]).
 //!
 //! A presentation is fed by one or more [`Connection`]s, one after another: when a publisher vanishes
 //! the muxer stays open for the reconnect grace period, and a returning publisher's new recording is
@@ -83,11 +83,34 @@ impl Connection {
     }
 }
 
+/// Whether a track is sound or picture. Serialized (to `/api/streams`, in errors) as `video`/`audio`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrackKind {
+    Video,
+    Audio,
+}
+
+impl TrackKind {
+    /// `video` or `audio`, as the contract spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrackKind::Video => "video",
+            TrackKind::Audio => "audio",
+        }
+    }
+}
+
+impl std::fmt::Display for TrackKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A track being packaged.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct TrackInfo {
-    /// `video` or `audio`.
-    pub kind: &'static str,
+    pub kind: TrackKind,
     /// libavcodec's codec name (`h264`, `vp8`, `opus`...).
     pub codec: String,
 }
@@ -133,7 +156,7 @@ pub enum MediaError {
     #[error(
         "stream {stream}: the recording's {kind} track never carried a frame, so the presentation can't be finished; send the track's media or leave the track out"
     )]
-    EmptyTrack { stream: StreamId, kind: &'static str },
+    EmptyTrack { stream: StreamId, kind: TrackKind },
     #[error("stream {stream}: the data is not a readable {container} recording ({reason})")]
     InvalidData { stream: StreamId, container: Container, reason: String },
     #[error(
@@ -141,7 +164,7 @@ pub enum MediaError {
     )]
     CorruptAfter { stream: StreamId, bytes: u64, reason: String },
     #[error("stream {stream}: the {kind} codec \"{codec}\" can't be packaged; use H.264, VP8, VP9 or AV1 video with Opus or AAC audio")]
-    UnsupportedCodec { stream: StreamId, kind: &'static str, codec: String },
+    UnsupportedCodec { stream: StreamId, kind: TrackKind, codec: String },
     #[error("stream {stream}: the recording has no audio or video track")]
     NoTracks { stream: StreamId },
     #[error("stream {stream}: VP8 video can only be packaged with Opus audio (WebM segments), not {audio}")]

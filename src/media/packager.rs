@@ -13,7 +13,7 @@ use super::chunks::{ChunkSource, FeedReceiver, InputEnd};
 use super::copier::{Copier, capture_start};
 use super::dash_options::{self, SegmentType};
 use super::ffi::{self, ChunkInput};
-use super::{Connection, MANIFEST, MediaError, PackagerEvent, PackagerJob, StartInfo, Summary, TrackInfo, files};
+use super::{Connection, MANIFEST, MediaError, PackagerEvent, PackagerJob, StartInfo, Summary, TrackInfo, TrackKind, files};
 
 /// How many recorder bytes libavformat may read to learn the tracks when the header is not enough.
 /// Small, because every byte read before the muxer starts delays its clock; 32 KiB covers a
@@ -217,14 +217,14 @@ fn header_suffices(medium: media::Type, codec: codec::Id, known: ffi::KnownParam
 }
 
 /// The audio and video tracks of an input: (input index, what it is, its codec).
-pub(super) fn media_tracks(input: &ChunkInput) -> Vec<(usize, &'static str, codec::Id)> {
+pub(super) fn media_tracks(input: &ChunkInput) -> Vec<(usize, TrackKind, codec::Id)> {
     input
         .streams()
         .filter_map(|s| {
             let parameters = s.parameters();
             let kind = match parameters.medium() {
-                media::Type::Video => "video",
-                media::Type::Audio => "audio",
+                media::Type::Video => TrackKind::Video,
+                media::Type::Audio => TrackKind::Audio,
                 _ => return None,
             };
             Some((s.index(), kind, parameters.id()))
@@ -249,8 +249,8 @@ fn open_output(job: &PackagerJob, input: &ChunkInput) -> Result<(Output, Routes,
     let mut non_opus_audio = None;
     for (index, kind, id) in media_tracks(input) {
         let supported = match kind {
-            "video" => matches!(id, codec::Id::H264 | codec::Id::VP8 | codec::Id::VP9 | codec::Id::AV1),
-            _ => matches!(id, codec::Id::OPUS | codec::Id::AAC),
+            TrackKind::Video => matches!(id, codec::Id::H264 | codec::Id::VP8 | codec::Id::VP9 | codec::Id::AV1),
+            TrackKind::Audio => matches!(id, codec::Id::OPUS | codec::Id::AAC),
         };
         let name = codec_name(id);
         if !supported {
@@ -260,7 +260,7 @@ fn open_output(job: &PackagerJob, input: &ChunkInput) -> Result<(Output, Routes,
             check_opus_header(job, input, index)?;
         }
         has_vp8 |= id == codec::Id::VP8;
-        if kind == "audio" && id != codec::Id::OPUS {
+        if kind == TrackKind::Audio && id != codec::Id::OPUS {
             non_opus_audio = Some(name.clone());
         }
         infos.push((index, TrackInfo { kind, codec: name }));
