@@ -196,3 +196,62 @@ fn a_presentation_left_live_by_a_crash_is_not_served_as_live_after_a_restart() {
     let ended = Client::publish_whole(&server, "crashed", MIME, &data);
     assert!(ended["durationSeconds"].as_f64().unwrap() > 9.0, "{ended}");
 }
+
+#[test]
+fn run_in_process_stops_when_its_shutdown_future_resolves_with_every_stream_finalised() {
+    use clap::Parser;
+    use tungstenite::Message;
+
+    let media = tempfile::tempdir().unwrap();
+    let config = livedash::config::Config::try_parse_from([
+        "livedash".as_ref(),
+        "--media-dir".as_ref(),
+        media.path().as_os_str(),
+        "--test-packager-delay".as_ref(),
+        "0.2".as_ref(),
+    ])
+    .unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(livedash::server::run(config, listener, async move {
+            let _ = stopped.await;
+        }))
+    });
+
+    let (mut socket, _) = tungstenite::connect(format!("ws://{addr}/ws/publish/inproc")).unwrap();
+    if let tungstenite::stream::MaybeTlsStream::Plain(stream) = socket.get_ref() {
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+    }
+    socket.send(Message::text(format!(r#"{{"type":"start","mimeType":"{MIME}"}}"#))).unwrap();
+    let accepted = socket.read().unwrap();
+    assert!(accepted.to_text().unwrap().contains("accepted"), "{accepted}");
+    let data = recording();
+    let message = data.len().div_ceil(30);
+    for piece in data.chunks(message) {
+        socket.send(Message::binary(piece.to_vec())).unwrap();
+    }
+    // Shut down once the channel is full (16 pieces) and a 17th waits: 3.2 s of packaging left.
+    let received = || -> u64 {
+        let listing: serde_json::Value = ureq::get(&format!("http://{addr}/api/streams")).call().unwrap().into_json().unwrap();
+        listing[0]["bytesReceived"].as_u64().unwrap_or(0)
+    };
+    for _ in 0..200 {
+        if received() >= 17 * message as u64 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    stop.send(()).unwrap();
+    let ended = (0..20).find_map(|_| match socket.read() {
+        Ok(Message::Text(text)) if text.contains("ended") => Some(text.to_string()),
+        Ok(_) => None,
+        Err(_) => Some(String::new()),
+    });
+    // `run` returns only once the packager has finished: the manifest is final when it does.
+    server.join().unwrap().unwrap();
+    assert!(ended.is_some_and(|m| m.contains("ended")), "the publisher was told the stream ended");
+    let manifest = std::fs::read_to_string(media.path().join("inproc/manifest.mpd")).unwrap();
+    assert!(manifest.contains("type=\"static\""), "{manifest}");
+}

@@ -3,6 +3,10 @@
 //! How the input ends decides what happens to the presentation: `stop`, a limit, the idle timeout or a
 //! server shutdown finalise it (`Stop`); a lost connection leaves it waiting for the publisher to come
 //! back within the grace period (`Vanished`).
+//!
+//! The publisher is told `accepted` only once the packager has taken its connection ([`Connection::new`]'s
+//! signal), and its input waits for the packager asynchronously ([`super::input`]); the session holds a
+//! registry task guard, so shutdown waits until it has told its publisher how the stream ended.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
