@@ -170,6 +170,12 @@ pub struct Config {
           value_parser = parse_ping_interval)]
     pub viewer_ping_interval: Duration,
 
+    /// Log every HTTP request (address, method, path without its query, status, bytes, time). Off by
+    /// default: at thousands of viewers the log line costs about a third of serving a segment, and
+    /// an access log belongs in the HTTP cache in front anyway.
+    #[arg(long, env = "LIVEDASH_ACCESS_LOG")]
+    pub access_log: bool,
+
     // Lifecycle knobs (hidden: tests use them to provoke a slow packager honestly; documented in
     // README's "Test-only flags"). Their defaults are what a real server runs with.
     /// Hidden: how long finalising may take after a publisher's input ended before the publisher is

@@ -15,7 +15,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::middleware::Logger;
+use actix_web::middleware::{Condition, Logger};
 use actix_web::{App, HttpServer, web};
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -71,16 +71,18 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
         finalise_timeout: config.finalise_timeout,
         packager_read_delay: config.test_packager_delay,
     });
-    actix_web::rt::spawn(crate::streams::retention::run(Arc::clone(&registry), config.media_dir.clone(), config.keep_recordings));
+    // Ends when shutdown begins; awaited below so no pass is cut off mid-delete.
+    let retention = actix_web::rt::spawn(crate::streams::retention::run(Arc::clone(&registry), config.media_dir.clone(), config.keep_recordings));
     let publisher_page = http::pages::render_publisher_page(&config);
     let viewer_slots = http::sockets::ViewerSlots::new(config.max_viewers, config.max_viewers_per_address);
+    let access_log = config.access_log;
     let state = web::Data::new(AppState { config, registry: Arc::clone(&registry), metrics, ingest, publisher_page, viewer_slots, hls: Default::default() });
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
             .wrap(http::cors())
             .wrap(http::public_headers())
-            .wrap(request_log())
+            .wrap(Condition::new(access_log, request_log()))
             .configure(http::routes)
     })
     .disable_signals()
@@ -96,6 +98,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
         log::info!("finalising {} live streams, then stopping", registry.active_count());
         registry.begin_shutdown();
         registry.finish(tokio::time::Instant::now() + SHUTDOWN_DEADLINE).await;
+        let _ = retention.await;
         handle.stop(true).await;
     });
     server.await?;

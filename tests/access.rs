@@ -20,7 +20,7 @@ fn refused(server: &Server, path: &str) -> String {
 
 #[test]
 fn publishing_needs_the_token_and_watching_does_not() {
-    let server = Server::start_with_env(&[], &[("LIVEDASH_PUBLISH_TOKEN", TOKEN)]);
+    let server = Server::start_with_env(&["--access-log"], &[("LIVEDASH_PUBLISH_TOKEN", TOKEN)]);
     let message = refused(&server, "/ws/publish/private");
     assert!(message.contains("?token="), "says how to pass it: {message}");
     for wrong in ["guess", "s3cret-Token_4", "s3cret-Token_420", "S3CRET-TOKEN_42", "%20s3cret-Token_42", ""] {

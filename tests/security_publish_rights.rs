@@ -49,7 +49,7 @@ fn mint_with_the_command(stream: &str, ttl: &str) -> String {
 
 #[test]
 fn signed_tokens_grant_one_stream_until_they_expire() {
-    let server = Server::start_with_env(&[], &[("LIVEDASH_PUBLISH_SECRET", SECRET), ("LIVEDASH_PUBLISH_TOKEN", "global-token")]);
+    let server = Server::start_with_env(&["--access-log"], &[("LIVEDASH_PUBLISH_SECRET", SECRET), ("LIVEDASH_PUBLISH_TOKEN", "global-token")]);
     assert!(server.get("/").into_string().unwrap().contains(r#""tokenRequired":true"#));
     let cam = mint_with_the_command("cam", "1h");
 

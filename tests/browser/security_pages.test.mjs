@@ -17,7 +17,8 @@ async function setUp(t, args = []) {
 }
 
 test('a viewer of a failed stream backs off instead of reconnecting every second', async (t) => {
-  const { browser, server } = await setUp(t);
+  // The access log counts the viewer's connections.
+  const { browser, server } = await setUp(t, ['--access-log']);
   const page = await browser.newPage();
   await page.goto(`${server.url}/watch/broken`);
   // A real publisher sending garbage: the stream fails with invalid_data.
