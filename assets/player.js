@@ -123,7 +123,14 @@ async function startDash(video, absoluteManifest, onEvent) {
   player.initialize(video, absoluteManifest.href, true);
   player.name = 'dash.js';
   player.errors = [];
-  player.on(dashjs.MediaPlayer.events.ERROR, (event) => player.errors.push(event.error));
+  player.on(dashjs.MediaPlayer.events.ERROR, (event) => {
+    player.errors.push(event.error);
+    // After a publisher's outage the server's segment numbers follow the wall clock, so a number
+    // that fell in the outage never exists. dash.js gives up on it (after 15 quick retries in
+    // low-latency mode) and would stay stuck before the hole: jump to the live edge instead.
+    const request = event.error && event.error.data && event.error.data.request;
+    if (request && request.type === 'MediaSegment' && player.isDynamic()) player.seekToOriginalLive();
+  });
   return player;
 }
 
