@@ -12,12 +12,6 @@ use common::WAIT;
 use common::live::{in_progress_segment, number, renumbered, start_ten_seconds};
 use common::server::Server;
 
-fn metric(server: &Server, name: &str) -> u64 {
-    let text = server.get("/metrics").into_string().unwrap();
-    let line = text.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("no {name} in\n{text}"));
-    line.rsplit(' ').next().unwrap().parse().unwrap()
-}
-
 #[test]
 fn twenty_viewers_of_one_in_progress_segment_get_the_finished_file_read_once() {
     let server = Server::start(&["--latency", "low", "--segment-duration", "2", "--fragment-duration", "0.25"]);
@@ -49,9 +43,9 @@ fn twenty_viewers_of_one_in_progress_segment_get_the_finished_file_read_once() {
         assert_eq!(body.len(), finished.len(), "viewer {i}");
         assert!(body == &finished, "viewer {i}: byte for byte the finished segment");
     }
-    let read = metric(&server, "livedash_live_edge_read_bytes_total");
+    let read = server.metric("livedash_live_edge_read_bytes_total");
     assert!(read <= finished.len() as u64, "read {read} bytes from disk for a {} byte segment and 20 viewers", finished.len());
-    assert_eq!(metric(&server, "livedash_segment_requests_total"), 20);
+    assert_eq!(server.metric("livedash_segment_requests_total"), 20);
     publisher.join().unwrap();
 }
 
