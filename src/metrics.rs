@@ -82,6 +82,13 @@ impl Metrics {
             "gauge",
             watcher.cache().used_bytes(),
         );
+        counter(
+            &mut out,
+            "livedash_readiness_checks_total",
+            "Manifests read to decide whether a starting presentation is playable yet.",
+            "counter",
+            registry.readiness_checks(),
+        );
         let mut states = [("starting", 0u64), ("live", 0), ("ended", 0), ("failed", 0)];
         for (_, status) in registry.list() {
             let index = match status.state {

@@ -49,10 +49,16 @@ fn every_route_answers_head_as_it_answers_get() {
         std::io::Read::read_to_end(&mut response.into_reader(), &mut body).unwrap();
         assert!(body.is_empty(), "HEAD {path} has no body");
     }
-    // A WebSocket handshake is a GET (RFC 6455): the handler itself answers HEAD with 405, where an
-    // unrouted method would be a 404.
+    // A WebSocket handshake is a GET (RFC 6455) and a HEAD never upgrades: HEAD is answered as a GET
+    // without `Upgrade` is, not with 405.
     for path in ["/ws/publish/h", "/ws/watch/h"] {
-        assert_eq!(head(&server, path).status(), 405, "HEAD {path}");
+        let get = match ureq::get(&server.url(path)).call() {
+            Ok(response) | Err(ureq::Error::Status(_, response)) => response,
+            Err(e) => panic!("GET {path}: {e}"),
+        };
+        let response = head(&server, path);
+        assert_eq!(response.status(), get.status(), "HEAD {path}");
+        assert_eq!(response.status(), 400, "HEAD {path}");
     }
     let metrics = server.get("/metrics").into_string().unwrap();
     assert!(metrics.contains("livedash_segment_requests_total 1\n"), "only the GET counted:\n{metrics}");

@@ -11,14 +11,7 @@ use common::media::audio_declared_never_sent;
 use common::server::Server;
 use common::ws::Client;
 
-/// CPU seconds (user + system) the process has used.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    // Fields after the command name (which is in parentheses): utime is the 12th, stime the 13th.
-    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
-    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
-    ticks / 100.0 // USER_HZ is 100 on Linux
-}
+const CHECKS: &str = "livedash_readiness_checks_total";
 
 #[test]
 fn a_stream_that_declares_audio_but_never_sends_any_does_not_spin_the_server() {
@@ -40,18 +33,23 @@ fn a_stream_that_declares_audio_but_never_sends_any_does_not_spin_the_server() {
     let listing: serde_json::Value = server.get("/api/streams").into_json().unwrap();
     assert_eq!(listing[0]["state"], "starting", "never playable: its audio never comes");
 
-    // Idle, the server should use next to no CPU. A watcher that reacts to the readiness check's own
-    // open of the manifest re-runs the check forever: a core's worth of CPU (3 s in 3 s; 0.4 s measured on a
-    // 2-core machine at load 15, where the spinning thread got a seventh of a core). Idle it is 0.00 s.
-    let before = cpu_seconds(server.pid());
+    // Idle, the server does no readiness checks: nothing is written. A watcher that reacts to the
+    // check's own open of the manifest re-runs the check forever (thousands in 3 s even when the
+    // spinning thread gets a seventh of a core on a loaded 2-core machine). The bound leaves room for
+    // the muxer's last writes landing late on a slow machine. The CPU used is printed, not asserted.
+    let (checks, cpu) = (server.metric(CHECKS), server.cpu_seconds());
     std::thread::sleep(Duration::from_secs(3));
-    let used = cpu_seconds(server.pid()) - before;
-    assert!(used < 0.2, "the server used {used:.2} s of CPU in 3 s with one idle stream");
+    let checks = server.metric(CHECKS) - checks;
+    let cpu = server.cpu_seconds() - cpu;
+    println!("idle for 3 s: {checks} readiness checks, {cpu:.2} s of CPU");
+    assert!(checks < 50, "{checks} readiness checks in 3 s with one idle stream ({cpu:.2} s of CPU)");
 }
 
 #[test]
 fn three_hundred_publishers_at_once_on_defaults_are_all_accepted() {
-    let server = Server::start(&[]);
+    // They send nothing: a long idle timeout keeps the first from being ended (15 s by default)
+    // before the last is accepted on a slow machine.
+    let server = Server::start(&["--idle-timeout", "120"]);
     let mut publishers: Vec<Client> = (0..300).map(|i| Client::publish(&server, &format!("crowd-{i}"))).collect();
     for publisher in &mut publishers {
         publisher.start("video/x-matroska;codecs=avc1,opus");

@@ -5,32 +5,20 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::WAIT;
+use common::live::start_ten_seconds;
 use common::media::fixture;
 use common::server::Server;
 use common::ws::Client;
-
-const FIXTURE: &str = "h264-opus-10s.mkv";
 
 fn low_latency_server() -> Server {
     Server::start(&["--latency", "low", "--segment-duration", "2", "--fragment-duration", "0.25"])
 }
 
 /// Publishes the 10 s fixture at real-time pace on a thread; returns once `manifest_ready` was sent.
-fn start_live(server: &Server, stream: &str) -> std::thread::JoinHandle<Client> {
+fn start_live(server: &Server, stream: &str) -> std::thread::JoinHandle<serde_json::Value> {
     let mut viewer = Client::watch(server, stream);
-    let mut publisher = Client::publish(server, stream);
-    publisher.start("video/x-matroska;codecs=avc1,opus");
-    publisher.expect("accepted", WAIT);
-    let handle = std::thread::spawn(move || {
-        let data = std::fs::read(fixture(FIXTURE)).unwrap();
-        publisher.send_paced(&data, 2500, Duration::from_secs(10));
-        publisher.stop();
-        publisher.expect("ended", WAIT);
-        publisher
-    });
+    let handle = start_ten_seconds(server, stream);
     viewer.expect("manifest_ready", WAIT);
     handle
 }
@@ -119,7 +107,7 @@ fn the_multivariant_playlist_has_the_video_variant_when_manifest_ready_is_sent()
     let audio_uri = attribute(media, "URI").unwrap();
     assert_ne!(audio_uri, video_playlist(&master));
     assert!(get_text(&server, &format!("/dash/mv/{audio_uri}")).contains("#EXT-X-MAP:URI=\"init-"));
-    publisher.join().unwrap();
+    assert_eq!(publisher.join().unwrap()["type"], "ended");
 }
 
 #[test]
@@ -150,7 +138,7 @@ fn a_blocking_reload_is_answered_with_the_next_part_and_one_far_ahead_is_400() {
         Err(ureq::Error::Status(400, response)) => assert!(response.into_string().unwrap().contains("stream block")),
         other => panic!("far ahead: {other:?}"),
     }
-    publisher.join().unwrap();
+    assert_eq!(publisher.join().unwrap()["type"], "ended");
 }
 
 #[test]
@@ -171,7 +159,7 @@ fn a_finished_stream_is_a_vod_playlist_of_every_segment_and_parts_add_up_to_the_
         (msn, part) = newest(&answer);
         live.push(answer);
     }
-    publisher.join().unwrap();
+    assert_eq!(publisher.join().unwrap()["type"], "ended");
 
     let vod = get_text(&server, &format!("/dash/vod/{video}"));
     assert!(vod.contains("#EXT-X-PLAYLIST-TYPE:VOD\n"), "{vod}");

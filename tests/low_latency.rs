@@ -4,53 +4,12 @@
 mod common;
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::media::fixture;
+use common::WAIT;
+use common::live::{in_progress_segment, number, start_ten_seconds};
 use common::server::Server;
 use common::ws::Client;
-use common::WAIT;
-
-const FIXTURE: &str = "h264-opus-10s.mkv";
-
-/// Publishes the 10 s fixture at real-time pace on a thread; returns when `manifest_ready` arrived.
-fn start_live(server: &Server, stream: &str) -> std::thread::JoinHandle<Client> {
-    let mut publisher = Client::publish(server, stream);
-    publisher.start("video/x-matroska;codecs=avc1,opus");
-    publisher.expect("accepted", WAIT);
-    std::thread::spawn(move || {
-        let data = std::fs::read(fixture(FIXTURE)).unwrap();
-        publisher.send_paced(&data, 2500, Duration::from_secs(10));
-        publisher.stop();
-        publisher.expect("ended", WAIT);
-        publisher
-    })
-}
-
-/// Waits (bounded) for a video segment being written; returns its final path.
-fn in_progress_segment(dir: &Path, after: u32) -> PathBuf {
-    let deadline = Instant::now() + WAIT;
-    while Instant::now() < deadline {
-        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let name = entry.file_name().into_string().unwrap();
-            if let Some(final_name) = name.strip_suffix(".tmp")
-                && final_name.starts_with("chunk-")
-                && final_name.contains("-0-")
-                && number(final_name) > after
-                && entry.metadata().unwrap().len() > 0
-            {
-                return dir.join(final_name);
-            }
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    panic!("no segment in progress in {}", dir.display());
-}
-
-fn number(segment: &str) -> u32 {
-    segment.rsplit('-').next().unwrap().split('.').next().unwrap().parse().unwrap()
-}
 
 fn manifest(server: &Server, stream: &str) -> String {
     server.get(&format!("/dash/{stream}/manifest.mpd")).into_string().unwrap()
@@ -60,10 +19,10 @@ fn manifest(server: &Server, stream: &str) -> String {
 fn the_in_progress_segment_is_streamed_chunked_and_equals_the_finished_file() {
     let server = Server::start(&["--latency", "low", "--segment-duration", "2", "--fragment-duration", "0.25"]);
     let dir = server.stream_dir("ll");
-    let publisher = start_live(&server, "ll");
+    let publisher = start_ten_seconds(&server, "ll");
 
     // Skip the first segment (it may be nearly done by the time we look): take the next one as it starts.
-    let segment = in_progress_segment(&dir, 1);
+    let segment = in_progress_segment(&dir, 0, 1);
     let name = segment.file_name().unwrap().to_str().unwrap().to_string();
     let response = ureq::get(&server.url(&format!("/dash/ll/{name}"))).timeout(WAIT).call().unwrap();
     assert_eq!(response.status(), 200);
@@ -79,16 +38,16 @@ fn the_in_progress_segment_is_streamed_chunked_and_equals_the_finished_file() {
     assert!(segment.exists(), "the response ended when the muxer finished the segment");
     assert_eq!(whole, std::fs::read(&segment).unwrap(), "byte for byte the finished segment");
 
-    publisher.join().unwrap();
+    assert_eq!(publisher.join().unwrap()["type"], "ended");
 }
 
 #[test]
 fn the_next_segment_waits_instead_of_404_and_a_far_one_is_404_in_bounded_time() {
     let server = Server::start(&["--latency", "low", "--segment-duration", "2"]);
     let dir = server.stream_dir("next");
-    let publisher = start_live(&server, "next");
+    let publisher = start_ten_seconds(&server, "next");
 
-    let current = in_progress_segment(&dir, 0);
+    let current = in_progress_segment(&dir, 0, 0);
     let current_name = current.file_name().unwrap().to_str().unwrap();
     let n = number(current_name);
     let next_name = current_name.replace(&format!("-{n:05}.m4s"), &format!("-{:05}.m4s", n + 1));
@@ -101,7 +60,7 @@ fn the_next_segment_waits_instead_of_404_and_a_far_one_is_404_in_bounded_time() 
     assert_eq!(server.get(&format!("/dash/next/{far_name}")).status(), 404);
     assert!(asked.elapsed() < Duration::from_secs(5), "bounded by about a segment duration: {:?}", asked.elapsed());
 
-    publisher.join().unwrap();
+    assert_eq!(publisher.join().unwrap()["type"], "ended");
     // Once the stream has ended nothing waits: a missing segment is a 404 at once.
     let asked = Instant::now();
     assert_eq!(server.get(&format!("/dash/next/{far_name}")).status(), 404);
@@ -111,7 +70,7 @@ fn the_next_segment_waits_instead_of_404_and_a_far_one_is_404_in_bounded_time() 
 #[test]
 fn the_low_latency_manifest_signals_chunked_availability_and_this_servers_clock() {
     let server = Server::start(&["--latency", "low", "--segment-duration", "2", "--target-latency", "1.5"]);
-    let publisher = start_live(&server, "sig");
+    let publisher = start_ten_seconds(&server, "sig");
     let mut viewer = Client::watch(&server, "sig");
     viewer.expect("manifest_ready", WAIT);
     let mpd = manifest(&server, "sig");
@@ -126,7 +85,7 @@ fn the_low_latency_manifest_signals_chunked_availability_and_this_servers_clock(
     assert_eq!(timing.attribute("value"), Some(server.url("/time").as_str()), "this server's clock");
     let latency = doc.descendants().find(|n| n.has_tag_name("Latency")).expect("ServiceDescription Latency");
     assert_eq!(latency.attribute("target"), Some("1500"));
-    publisher.join().unwrap();
+    assert_eq!(publisher.join().unwrap()["type"], "ended");
 
     // When the stream ends the same manifest becomes a complete static recording.
     let mpd = manifest(&server, "sig");
@@ -136,11 +95,11 @@ fn the_low_latency_manifest_signals_chunked_availability_and_this_servers_clock(
 #[test]
 fn normal_mode_has_no_low_latency_signalling() {
     let server = Server::start(&["--latency", "normal"]);
-    let publisher = start_live(&server, "plain");
+    let publisher = start_ten_seconds(&server, "plain");
     let mut viewer = Client::watch(&server, "plain");
     viewer.expect("manifest_ready", WAIT);
     let mpd = manifest(&server, "plain");
     assert!(mpd.contains("<SegmentTimeline>"), "{mpd}");
     assert!(!mpd.contains("availabilityTimeOffset") && !mpd.contains("<Latency"), "{mpd}");
-    publisher.join().unwrap();
+    assert_eq!(publisher.join().unwrap()["type"], "ended");
 }

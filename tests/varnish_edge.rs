@@ -91,12 +91,7 @@ impl Drop for Edge {
 
 /// The origin's count of media segment GETs.
 fn origin_segment_requests(origin: &Server) -> u64 {
-    let metrics = origin.get("/metrics").into_string().unwrap();
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("livedash_segment_requests_total "))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("livedash_segment_requests_total in /metrics")
+    origin.metric("livedash_segment_requests_total")
 }
 
 fn get(url: &str) -> Result<Vec<u8>, String> {

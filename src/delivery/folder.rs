@@ -23,6 +23,12 @@ use crate::media::files::DashFile;
 /// a player ahead of the server's clock (or a low-latency one starting a segment early) asks for.
 pub const EDGE_AHEAD: u64 = 2;
 
+/// Representations a request may wait for before the folder has seen any file of them: the muxer
+/// writes one per packaged track, and every ingest path today carries at most one video and one audio
+/// track. A representation beyond this may still wait once one of its segments was seen; the bound
+/// keeps a client from growing the wake-up map with names that will never appear.
+const WAITABLE_REPRESENTATIONS: u32 = 2;
+
 /// A file event that matters, for one file of the folder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
@@ -182,23 +188,48 @@ impl Folder {
         if !self.may_wait(&state, name) {
             return Lookup::NotComing;
         }
+        // Wake-ups whose requests gave up (timed out, disconnected) and whose file never appeared:
+        // the map holds only live waits plus the few names `may_wait` allows.
+        state.waiters.retain(|_, waiter| waiter.receiver_count() > 0);
         let waiter = state.waiters.entry(name.to_string()).or_insert_with(|| watch::channel(0).0);
         Lookup::Wait(waiter.subscribe())
     }
 
-    /// Only the current presentation's init segments and the live edge's media segments may wait.
+    /// Only the current presentation's init segments and the live edge's media segments may wait, and
+    /// only spelt exactly as the muxer writes them, for a representation that exists (or may yet).
     fn may_wait(&self, state: &State, name: &str) -> bool {
         if !self.is_current(name) {
             return false;
         }
-        match DashFile::parse(name) {
-            Some(DashFile::Init { .. }) => true,
-            Some(DashFile::Media { rep, number, .. }) => {
+        let Some(file) = DashFile::parse(name) else { return false };
+        if self.muxer_name(file).as_deref() != Some(name) {
+            return false;
+        }
+        if let Some(rep) = file.representation()
+            && rep >= WAITABLE_REPRESENTATIONS
+            && !state.edge.contains_key(&rep)
+        {
+            return false;
+        }
+        match file {
+            DashFile::Init { .. } => true,
+            DashFile::Media { rep, number, .. } => {
                 // Before the first segment of a representation the edge is just before its first number.
                 let edge = state.edge.get(&rep).copied().unwrap_or(0);
                 number >= edge && number <= edge + EDGE_AHEAD
             }
             _ => false,
+        }
+    }
+
+    /// The name the muxer gives `file` in this presentation (`$RepresentationID$` unpadded,
+    /// `$Number%05d$`), so that `chunk-t-0-0001.m4s` or `init-t-00.m4s` never wait.
+    fn muxer_name(&self, file: DashFile) -> Option<String> {
+        let ext = |webm: bool| if webm { "webm" } else { "m4s" };
+        match file {
+            DashFile::Init { rep, webm } => Some(format!("init-{}-{rep}.{}", self.tag, ext(webm))),
+            DashFile::Media { rep, number, webm } => Some(format!("chunk-{}-{rep}-{number:05}.{}", self.tag, ext(webm))),
+            _ => None,
         }
     }
 
@@ -280,6 +311,32 @@ mod tests {
         assert!(matches!(folder.lookup("chunk-tag1-0-00009.m4s"), Lookup::NotComing), "behind the edge and gone");
         folder.close();
         assert!(matches!(folder.lookup("chunk-tag1-0-00011.m4s"), Lookup::NotComing), "nothing waits once stopped");
+    }
+
+    #[test]
+    fn only_names_the_muxer_writes_wait_and_abandoned_waits_are_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = folder(dir.path());
+        for name in [
+            "chunk-tag1-0-0001.m4s",
+            "chunk-tag1-0-000001.m4s",
+            "chunk-tag1-00-00001.m4s",
+            "init-tag1-00.m4s",
+            "init-tag1-0001.m4s",
+            "init-tag1-2.m4s",
+            "chunk-tag1-7-00001.m4s",
+        ] {
+            assert!(matches!(folder.lookup(name), Lookup::NotComing), "{name}");
+        }
+        assert!(folder.lock().waiters.is_empty());
+        folder.on_event(Change::Created, "chunk-tag1-0-123456.m4s.tmp");
+        assert!(matches!(folder.lookup("chunk-tag1-0-123457.m4s"), Lookup::Wait(_)), "unpadded past 99999");
+        assert!(matches!(folder.lookup("chunk-tag1-0-0123457.m4s"), Lookup::NotComing));
+        folder.on_event(Change::Created, "chunk-tag1-2-00001.m4s.tmp");
+        assert!(matches!(folder.lookup("init-tag1-2.m4s"), Lookup::Wait(_)), "a representation seen may wait");
+        let Lookup::Wait(kept) = folder.lookup("init-tag1-1.webm") else { panic!("init waits") };
+        assert_eq!(folder.lock().waiters.len(), 1, "the abandoned waits are gone, the one still waiting stays");
+        drop(kept);
     }
 
     #[test]

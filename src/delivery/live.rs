@@ -45,6 +45,9 @@ pub enum Progress {
 struct State {
     /// `None` once the segment ended.
     file: Option<File>,
+    /// Reused for every read; each read's bytes are copied out at their exact length, so a small
+    /// fragment does not pin a whole read-sized allocation for the life of the segment.
+    buffer: Box<[u8]>,
     /// `(offset, bytes)` in file order, without gaps.
     chunks: Vec<(u64, Bytes)>,
     len: u64,
@@ -65,7 +68,13 @@ impl LiveSegment {
     /// links), with everything written so far already read. Bytes read are added to `read_total`.
     pub fn new(file: File, read_total: Arc<AtomicU64>) -> LiveSegment {
         let segment = LiveSegment {
-            state: Mutex::new(State { file: Some(file), chunks: Vec::new(), len: 0, end: End::Open }),
+            state: Mutex::new(State {
+                file: Some(file),
+                buffer: vec![0u8; READ_BYTES].into_boxed_slice(),
+                chunks: Vec::new(),
+                len: 0,
+                end: End::Open,
+            }),
             grown: watch::channel(0).0,
             read_total,
         };
@@ -149,22 +158,20 @@ impl LiveSegment {
     }
 
     fn read_to_end(&self, state: &mut State) {
-        let Some(file) = state.file.as_mut() else { return };
+        let State { file, buffer, chunks, len, end } = state;
+        let Some(reader) = file.as_mut() else { return };
         loop {
-            let mut buffer = vec![0u8; READ_BYTES];
-            match file.read(&mut buffer) {
+            match reader.read(buffer) {
                 Ok(0) => return,
                 Ok(n) => {
-                    buffer.truncate(n);
-                    let offset = state.len;
-                    state.chunks.push((offset, Bytes::from(buffer)));
-                    state.len += n as u64;
+                    chunks.push((*len, Bytes::copy_from_slice(&buffer[..n])));
+                    *len += n as u64;
                     self.read_total.fetch_add(n as u64, Ordering::Relaxed);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => {
-                    state.end = End::Aborted("reading the segment being written failed");
-                    state.file = None;
+                    *end = End::Aborted("reading the segment being written failed");
+                    *file = None;
                     return;
                 }
             }

@@ -7,7 +7,8 @@
 //! Finished files are answered from memory ([`crate::delivery::cache`]: one `lstat`, no open, no
 //! thread-pool hop); a miss reads the file once on the blocking pool and keeps it. A manifest being
 //! replaced (written as `.tmp`, then renamed) is always served whole, old or new. Single byte ranges
-//! (`bytes=A-B`, `A-`, `-N`) are honoured. Caching: segments never change once written (their names
+//! (`bytes=A-B`, `A-`, `-N`) are honoured; of a segment still being written only `A-B` is (its end is
+//! not known yet), the others get the whole segment. Caching: segments never change once written (their names
 //! carry a per-presentation tag), so they are `immutable`; manifests are true for about a second; a
 //! 404 is `no-store`, since the file may exist a moment later.
 //!
@@ -179,24 +180,23 @@ impl Request<'_> {
         response
     }
 
-    /// A segment being written, streamed from the shared copy as the muxer writes it (a range of it
-    /// for `Range`: `206` with an unknown complete length).
+    /// A segment being written, streamed from the shared copy as the muxer writes it: a bounded
+    /// `Range` (`bytes=A-B`) is `206` with an unknown complete length (`bytes A-B/*`); anything else is
+    /// the whole segment with `200`.
     fn in_progress(&self, segment: std::sync::Arc<LiveSegment>) -> HttpResponse {
         let (start, last, mut response) = match self.range() {
-            Some(ByteRange::From { start, end }) => {
+            Some(ByteRange::From { start, end: Some(end) }) => {
                 let mut partial = HttpResponse::PartialContent();
-                let last = end.map_or("*".to_string(), |end| end.to_string());
-                partial.insert_header((header::CONTENT_RANGE, format!("bytes {start}-{last}/*")));
-                (start, end, partial)
+                partial.insert_header((header::CONTENT_RANGE, format!("bytes {start}-{end}/*")));
+                (start, Some(end), partial)
             }
-            // A suffix of a file whose end is not known yet: not satisfiable now.
-            Some(ByteRange::Suffix(_)) => {
-                return HttpResponse::RangeNotSatisfiable()
-                    .insert_header((header::CONTENT_RANGE, "bytes */*"))
-                    .insert_header((header::CACHE_CONTROL, NOT_FOUND_CACHE))
-                    .finish();
-            }
-            None => (0, None, HttpResponse::Ok()),
+            // `bytes=A-` and `bytes=-N` of a segment whose end is not written yet: a 206 must name its
+            // last byte (RFC 9110 §14.4 allows `*` only for the complete length), and answering with the
+            // bytes written so far would end the response before the segment does, so a player would
+            // have to ask again and lose the low latency. A server may ignore `Range` (§14.2): the whole
+            // segment, streamed from byte 0 as it is written, is the conforming answer that still
+            // arrives as the muxer writes it; the client sees 200 and knows it got everything.
+            Some(ByteRange::From { end: None, .. } | ByteRange::Suffix(_)) | None => (0, None, HttpResponse::Ok()),
         };
         response
             .content_type(self.content_type())

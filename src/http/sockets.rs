@@ -7,6 +7,9 @@
 //! runs in the session, after `start`. A viewer needs no rights (what it is told is public), but takes
 //! a slot ([`viewer_slots`]: 503 / 429 when none is left) and is pinged every
 //! `--viewer-ping-interval`: one that doesn't answer by the next ping is closed.
+//!
+//! `HEAD` on either route is answered as a `GET` without `Upgrade` is (after the same checks): a
+//! `HEAD` never upgrades, so the handshake's own 400 rather than a 405 for a route that does take `GET`.
 
 mod viewer_slots;
 
@@ -101,7 +104,7 @@ pub async fn publish(
     if let (Some(refusal), false) = (&refusal, is_upgrade) {
         return Ok(text(HttpResponse::Unauthorized(), format!("stream {stream}: {refusal}\n")));
     }
-    let (response, mut socket, messages) = actix_ws::handle(&request, body)?;
+    let (response, mut socket, messages) = handshake(&request, body)?;
     if let Some(refusal) = refusal {
         // Browsers can't read a refused handshake's status, so say it on the socket.
         Metrics::add(&state.metrics.publishes_refused, 1);
@@ -130,6 +133,17 @@ pub async fn publish(
     };
     actix_web::rt::spawn(session::run(Arc::clone(&state.ingest), stream, settings, admission, socket, messages));
     Ok(response)
+}
+
+/// Upgrades a `GET` to a WebSocket; a `HEAD` gets what a `GET` without `Upgrade` gets (400).
+fn handshake(
+    request: &HttpRequest,
+    body: web::Payload,
+) -> actix_web::Result<(HttpResponse, Session, actix_ws::MessageStream)> {
+    if request.method() == actix_web::http::Method::HEAD {
+        return Err(actix_http::ws::HandshakeError::NoWebsocketUpgrade.into());
+    }
+    actix_ws::handle(request, body)
 }
 
 /// The packager settings for a publish request: `/time` on this server as the clock for players, from
@@ -172,7 +186,7 @@ pub async fn watch(
             return Ok(text(status, format!("{refused}\n")));
         }
     };
-    let (response, socket, messages) = actix_ws::handle(&request, body)?;
+    let (response, socket, messages) = handshake(&request, body)?;
     let messages = messages.max_frame_size(VIEWER_MAX_FRAME).aggregate_continuations();
     actix_web::rt::spawn(follow(state.into_inner(), stream, slot, socket, messages));
     Ok(response)

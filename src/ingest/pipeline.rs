@@ -25,6 +25,30 @@ pub const PIECE_BYTES: usize = 64 * 1024;
 /// ([`media::FeedSender`]).
 pub const CHANNEL_PIECES: usize = 16;
 
+/// Which step of starting a presentation failed: decides which limit an error can mean (only watching
+/// runs out of file watches) and names the step in the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Emptying (or creating) the stream folder.
+    Preparing,
+    /// Adding the folder to the media-folder watcher.
+    Watching,
+    /// Spawning the packager thread.
+    StartingPackager,
+}
+
+impl Stage {
+    /// What the step was doing, for the error message.
+    fn doing(self, dir: &Path) -> String {
+        let dir = dir.display();
+        match self {
+            Stage::Preparing => format!("preparing {dir}"),
+            Stage::Watching => format!("watching {dir}"),
+            Stage::StartingPackager => format!("starting the packager of {dir}"),
+        }
+    }
+}
+
 /// Why a presentation could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -45,25 +69,27 @@ impl StartError {
         }
     }
 
-    /// Sorts an I/O error from `doing` into a limit or a failure.
-    fn from_io(doing: String, source: io::Error) -> StartError {
+    /// Sorts an I/O error of `stage` (on folder `dir`) into a limit or a failure.
+    fn from_io(stage: Stage, dir: &Path, source: io::Error) -> StartError {
         let what = match source.raw_os_error() {
             Some(libc::EMFILE) | Some(libc::ENFILE) => "open files",
             Some(libc::EAGAIN) => "threads",
-            Some(libc::ENOSPC) if doing.starts_with("watching") => "file watches",
+            Some(libc::ENOSPC) if stage == Stage::Watching => "file watches",
             Some(libc::ENOMEM) => "memory",
-            _ => return StartError::Failed { doing, source },
+            _ => return StartError::Failed { doing: stage.doing(dir), source },
         };
         StartError::Limit { what, source }
     }
 
-    fn from_notify(doing: String, error: notify::Error) -> StartError {
+    fn from_notify(dir: &Path, error: notify::Error) -> StartError {
         match error.kind {
-            notify::ErrorKind::Io(source) => StartError::from_io(doing, source),
+            notify::ErrorKind::Io(source) => StartError::from_io(Stage::Watching, dir, source),
             notify::ErrorKind::MaxFilesWatch => {
                 StartError::Limit { what: "file watches", source: io::Error::other("inotify's max_user_watches") }
             }
-            other => StartError::Failed { doing, source: io::Error::other(format!("{other:?}")) },
+            other => {
+                StartError::Failed { doing: Stage::Watching.doing(dir), source: io::Error::other(format!("{other:?}")) }
+            }
         }
     }
 }
@@ -87,8 +113,8 @@ pub fn start(
     timing: PackagerTiming,
     lease: PackagerLease,
 ) -> Result<Sender<Connection>, StartError> {
-    let dir = presentation.dir.display();
-    empty_stream_dir(&presentation.dir).map_err(|e| StartError::from_io(format!("preparing {dir}"), e))?;
+    let dir = presentation.dir.as_path();
+    empty_stream_dir(dir).map_err(|e| StartError::from_io(Stage::Preparing, dir, e))?;
 
     let weak = Arc::downgrade(registry);
     let watched = presentation.clone();
@@ -97,7 +123,7 @@ pub fn start(
             streams::check_ready(&registry, &watched);
         }
     })
-    .map_err(|e| StartError::from_notify(format!("watching {dir}"), e))?;
+    .map_err(|e| StartError::from_notify(dir, e))?;
 
     // Unbounded, but a connection is only ever sent by a publisher the registry let in.
     let (connections, receiver) = crossbeam_channel::unbounded();
@@ -123,7 +149,7 @@ pub fn start(
         },
         lease,
     )
-    .map_err(|e| StartError::from_io(format!("starting the packager of {dir}"), e))?;
+    .map_err(|e| StartError::from_io(Stage::StartingPackager, dir, e))?;
     registry.keep_packager_thread(thread);
     registry.attach_packager(presentation, watcher, connections.clone());
     Ok(connections)
@@ -150,4 +176,22 @@ fn empty_stream_dir(dir: &Path) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_space_is_out_of_file_watches_only_while_watching() {
+        let dir = Path::new("/media/s");
+        let enospc = || io::Error::from_raw_os_error(libc::ENOSPC);
+        assert!(matches!(
+            StartError::from_io(Stage::Watching, dir, enospc()),
+            StartError::Limit { what: "file watches", .. }
+        ));
+        let preparing = StartError::from_io(Stage::Preparing, dir, enospc());
+        assert!(matches!(&preparing, StartError::Failed { doing, .. } if doing == "preparing /media/s"), "{preparing}");
+        assert_eq!(preparing.code(), ErrorCode::Internal);
+    }
 }

@@ -25,6 +25,7 @@ pub fn check_ready(registry: &Registry, presentation: &Presentation) {
     if registry.is_ready(presentation) {
         return;
     }
+    registry.count_readiness_check();
     let Ok(mpd) = std::fs::read_to_string(presentation.dir.join(MANIFEST)) else { return };
     if readiness::presentation_ready(&mpd, |name| file_has_data(&presentation.dir, name)) {
         registry.mark_ready(presentation);

@@ -138,6 +138,9 @@ pub struct Registry {
     media_watcher: Arc<MediaWatcher>,
     /// Packager threads and publisher sessions still running.
     tasks: Tasks,
+    /// Manifests read to decide whether a presentation is playable yet
+    /// (`livedash_readiness_checks_total`): a stream that does nothing must not keep this growing.
+    readiness_checks: AtomicU64,
     /// Every packager thread, joined once it has ended.
     packager_threads: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -154,6 +157,7 @@ impl Registry {
             shutdown: watch::channel(false).0,
             media_watcher: MediaWatcher::new(Arc::new(FileCache::default())),
             tasks: Tasks::default(),
+            readiness_checks: AtomicU64::new(0),
             packager_threads: Mutex::new(Vec::new()),
         })
     }
@@ -315,6 +319,16 @@ impl Registry {
     /// The media folder's watcher, which every packager's folder is added to.
     pub fn media_watcher(&self) -> &Arc<MediaWatcher> {
         &self.media_watcher
+    }
+
+    /// Counts one readiness check that read the manifest.
+    pub fn count_readiness_check(&self) {
+        self.readiness_checks.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Readiness checks that read a manifest, server-wide.
+    pub fn readiness_checks(&self) -> u64 {
+        self.readiness_checks.load(Ordering::Relaxed)
     }
 
     /// The publisher's connection ended without `stop`: a claim may now resume the presentation.

@@ -196,6 +196,13 @@ impl Server {
         rss_bytes(self.pid())
     }
 
+    /// The value of the counter or gauge `name` (without labels) in `GET /metrics`.
+    pub fn metric(&self, name: &str) -> u64 {
+        let text = self.get("/metrics").into_string().unwrap();
+        let line = text.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("no {name} in\n{text}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    }
+
     /// CPU time the server process has used (user + system), from /proc.
     pub fn cpu_seconds(&self) -> f64 {
         cpu_seconds(self.pid())
