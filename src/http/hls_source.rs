@@ -130,7 +130,11 @@ impl StreamHls {
                 Answer::Wait
             }
         };
-        if self.renditions.iter().any(|r| r.timeline.as_ref().is_none_or(|t| t.last_part().is_none() && t.segments().is_empty())) {
+        // No renditions yet (the packager has not reported its tracks): a multivariant playlist
+        // without a single EXT-X-STREAM-INF would be taken for an empty stream.
+        if self.renditions.is_empty()
+            || self.renditions.iter().any(|r| r.timeline.as_ref().is_none_or(|t| t.last_part().is_none() && t.segments().is_empty()))
+        {
             return not_yet();
         }
         match wanted {
@@ -289,4 +293,40 @@ fn next_number(dir: &Path, tag: &str, rep: u32, from: u64, ended: bool) -> Optio
         .filter(|&n| n >= from)
         .min()?;
     Some(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::streams::StreamState;
+    use std::time::SystemTime;
+
+    fn status(state: StreamState) -> StreamStatus {
+        StreamStatus {
+            presentation: 1,
+            state,
+            manifest_ready: true,
+            mime_type: "video/mp4".into(),
+            started_at: SystemTime::now(),
+            tracks: vec![],
+            segment_type: None,
+            low_latency: false,
+            publisher_connected: true,
+            bytes_received: 0,
+            tag: "t".into(),
+        }
+    }
+
+    #[test]
+    fn no_renditions_is_no_playlist_yet() {
+        let settings = Settings { segment_duration: Duration::from_secs(2), fragment_duration: Duration::from_millis(200) };
+        let dir = tempfile::tempdir().unwrap();
+        let live = status(StreamState::Live);
+        let mut hls = StreamHls::new(&live);
+        hls.refresh(dir.path(), &live);
+        assert!(matches!(hls.answer("s", Wanted::Multivariant, None, false, settings), Answer::Wait), "held until the tracks are known");
+        let ended = status(StreamState::Ended { duration_seconds: 0.0 });
+        hls.refresh(dir.path(), &ended);
+        assert!(matches!(hls.answer("s", Wanted::Multivariant, None, false, settings), Answer::NotFound(_)));
+    }
 }
