@@ -9,6 +9,9 @@
 //! its first chunk, so its bitrates, codecs and frame rate are true when a player loads it at
 //! `manifest_ready`; a live media playlist is held until its first segment is finished (players take a
 //! playlist without a whole segment for an empty one). VP8 streams (WebM segments) have no HLS: a 404 that says so.
+//! Playlists, blocking reloads included, are cached like DASH manifests (`public, max-age=1`: a
+//! blocking reload's URL names the part it waits for, so a cached answer is still right); errors are
+//! `no-store`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -19,7 +22,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use tokio::time::Instant;
 
-use super::AppState;
+use super::{AppState, MANIFEST_CACHE, NOT_FOUND_CACHE};
 use super::hls_source::{Answer, Settings, StreamHls, Wanted};
 use crate::hls::reload;
 use crate::media::SegmentType;
@@ -42,8 +45,9 @@ impl HlsStreams {
     }
 }
 
+/// An error answer (404, 400, 503): never cached, the playlist may be there a moment later.
 fn text(status: StatusCode, body: String) -> HttpResponse {
-    HttpResponse::build(status).content_type("text/plain; charset=utf-8").insert_header((header::CACHE_CONTROL, "no-cache")).body(body)
+    HttpResponse::build(status).content_type("text/plain; charset=utf-8").insert_header((header::CACHE_CONTROL, NOT_FOUND_CACHE)).body(body)
 }
 
 /// Which playlist a file name is; `None` for names that are not ours.
@@ -99,7 +103,7 @@ pub async fn playlist(request: &HttpRequest, state: &AppState, stream: &StreamId
             Ok(Answer::Playlist(body)) => {
                 return HttpResponse::Ok()
                     .content_type("application/vnd.apple.mpegurl")
-                    .insert_header((header::CACHE_CONTROL, "no-cache"))
+                    .insert_header((header::CACHE_CONTROL, MANIFEST_CACHE))
                     .body(body);
             }
             Ok(Answer::TooFarAhead(message)) => return text(StatusCode::BAD_REQUEST, message),
