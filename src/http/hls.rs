@@ -104,9 +104,7 @@ pub async fn playlist(request: &HttpRequest, state: &AppState, stream: &StreamId
     let mut changes = state.registry.file_changes(stream);
     // Each turn either answers or waits for a change (or RECHECK), and the deadline ends the loop.
     loop {
-        if let Some(changes) = &mut changes {
-            changes.borrow_and_update();
-        }
+        let change = changes.as_mut().map(|changes| *changes.borrow_and_update());
         let Some(status) = state.registry.status(stream) else {
             state.hls.forget(stream);
             return text(StatusCode::NOT_FOUND, format!("stream {stream} is not being published\n"));
@@ -115,7 +113,7 @@ pub async fn playlist(request: &HttpRequest, state: &AppState, stream: &StreamId
         let answer = web::block(move || {
             let mut guard = entry.lock().unwrap_or_else(|p| p.into_inner());
             let hls = guard.get_or_insert_with(|| StreamHls::new(&status));
-            hls.refresh(&dir, &status);
+            hls.refresh_on_change(&dir, &status, change, settings.segment_duration);
             hls.answer(&stream_name, wanted, reload, status.low_latency, settings)
         })
         .await;
