@@ -140,8 +140,9 @@ pub struct Config {
     pub publish_token: Option<String>,
 
     /// Key for signed per-stream publish tokens (`livedash token STREAM` mints them); publishers pass
-    /// one as `?token=`. Works beside `--publish-token`.
-    #[arg(long, env = "LIVEDASH_PUBLISH_SECRET", value_name = "SECRET", hide_env_values = true, global = true)]
+    /// one as `?token=`. Works beside `--publish-token`. At least 16 bytes.
+    #[arg(long, env = "LIVEDASH_PUBLISH_SECRET", value_name = "SECRET", hide_env_values = true, global = true,
+          value_parser = parse_publish_secret)]
     pub publish_secret: Option<String>,
 
     /// Admission webhook (plain `http://`): before a publisher is accepted, livedash POSTs
@@ -285,6 +286,19 @@ fn parse_reconnect_grace(text: &str) -> Result<Duration, String> {
     parse_seconds_in(text, 0.0, 600.0)
 }
 
+/// Shortest `--publish-secret`: an HMAC key of a few bytes can be guessed offline from one token.
+const MIN_PUBLISH_SECRET_BYTES: usize = 16;
+
+fn parse_publish_secret(text: &str) -> Result<String, String> {
+    if text.len() < MIN_PUBLISH_SECRET_BYTES {
+        return Err(format!(
+            "the publish secret is {} bytes long; use at least {MIN_PUBLISH_SECRET_BYTES} random bytes (e.g. `openssl rand -hex 32`)",
+            text.len()
+        ));
+    }
+    Ok(text.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -309,7 +323,7 @@ mod tests {
     #[test]
     fn security_flags_are_parsed_and_checked() {
         let config = Config::try_parse_from([
-            "livedash", "--trust-forwarded", "--allowed-origins", "https://a.example, *", "--publish-secret", "k",
+            "livedash", "--trust-forwarded", "--allowed-origins", "https://a.example, *", "--publish-secret", "0123456789abcdef",
             "--auth-webhook", "http://127.0.0.1:9/auth", "--public-url", "https://live.example.com/a&b",
         ])
         .unwrap();
@@ -321,6 +335,7 @@ mod tests {
             ("--public-url", "live.example.com"),
             ("--public-url", "http://x\"/><BaseURL>"),
             ("--public-url", "http://live.example.com/\"><x>"),
+            ("--publish-secret", "fifteen bytes.."),
         ] {
             assert!(Config::try_parse_from(["livedash", flag, bad]).is_err(), "{flag} {bad}");
         }
@@ -328,12 +343,14 @@ mod tests {
 
     #[test]
     fn the_token_command_takes_a_stream_and_a_ttl() {
-        let config = Config::try_parse_from(["livedash", "token", "cam1", "--ttl", "30m", "--publish-secret", "k"]).unwrap();
+        let config = Config::try_parse_from(["livedash", "token", "cam1", "--ttl", "30m", "--publish-secret", "a long enough secret"]).unwrap();
         match config.command {
             Some(Command::Token { stream, ttl }) => assert_eq!((stream.as_str(), ttl), ("cam1", Duration::from_secs(1800))),
             other => panic!("{other:?}"),
         }
-        assert_eq!(config.publish_secret.as_deref(), Some("k"));
+        assert_eq!(config.publish_secret.as_deref(), Some("a long enough secret"));
+        let short = Config::try_parse_from(["livedash", "--publish-secret", "k"]).unwrap_err().to_string();
+        assert!(short.contains("the publish secret is 1 bytes long; use at least 16"), "{short}");
         assert!(Config::try_parse_from(["livedash", "token", "../x"]).is_err());
         assert!(Config::try_parse_from(["livedash", "token", "cam", "--ttl", "soon"]).is_err());
     }

@@ -26,6 +26,7 @@ fn start_live(server: &Server, stream: &str) -> std::thread::JoinHandle<serde_js
 fn get_text(server: &Server, path: &str) -> String {
     let response = ureq::get(&server.url(path)).timeout(WAIT).call().unwrap_or_else(|e| panic!("GET {path}: {e}"));
     assert_eq!(response.content_type(), "application/vnd.apple.mpegurl", "{path}");
+    assert_eq!(response.header("cache-control"), Some("public, max-age=1"), "{path}: cached like a manifest");
     response.into_string().unwrap()
 }
 
@@ -135,8 +136,15 @@ fn a_blocking_reload_is_answered_with_the_next_part_and_one_far_ahead_is_400() {
 
     let far = ureq::get(&server.url(&format!("/dash/block/{video}?_HLS_msn={}", msn + 3))).timeout(WAIT).call();
     match far {
-        Err(ureq::Error::Status(400, response)) => assert!(response.into_string().unwrap().contains("stream block")),
+        Err(ureq::Error::Status(400, response)) => {
+            assert_eq!(response.header("cache-control"), Some("no-store"));
+            assert!(response.into_string().unwrap().contains("stream block"));
+        }
         other => panic!("far ahead: {other:?}"),
+    }
+    match ureq::get(&server.url("/dash/block/media_99.m3u8")).timeout(WAIT).call() {
+        Err(ureq::Error::Status(404, response)) => assert_eq!(response.header("cache-control"), Some("no-store")),
+        other => panic!("no such rendition: {other:?}"),
     }
     assert_eq!(publisher.join().unwrap()["type"], "ended");
 }

@@ -70,17 +70,18 @@ sub vcl_backend_response {
     }
     if (bereq.url ~ "^/dash/[^/?]+/(init|chunk)-[^/?]+\.(m4s|webm)(\?|$)") {
         # A segment's name is never reused (it carries a per-presentation tag) and its bytes never
-        # change. The origin streams one still being written with `no-cache` because a response cut
-        # short must not be kept; Varnish never keeps one: a fetch that does not end with a complete
-        # body (reset, short chunked body) fails the object and it is dropped. So a segment is
-        # cached as immutable even when the origin said no-cache, and streamed while it arrives.
+        # change: the origin sends every segment, one still being written included, as
+        # `public, max-age=31536000, immutable`, and aborts a response it cannot complete. Varnish
+        # never keeps a cut one: a fetch that does not end with a complete body (reset, short chunked
+        # body) fails the object and it is dropped. Streamed while it arrives; kept a day here
+        # (viewers want the last minutes; the storage's LRU drops older ones first anyway).
         set beresp.do_stream = true;
         set beresp.ttl = 1d;
         set beresp.grace = 0s;
         return (deliver);
     }
-    # Manifests and playlists: the origin says no-cache (a browser must ask again); here one fetch
-    # serves every viewer asking within a fragment, instead of each viewer's poll reaching the origin.
+    # Manifests and playlists: the origin says `public, max-age=1`; here they are kept a fragment
+    # only, so one fetch serves every viewer asking within a fragment and none is a second behind.
     set beresp.do_stream = true;
     set beresp.ttl = 0.2s;
     set beresp.grace = 0s;

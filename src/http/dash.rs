@@ -28,7 +28,7 @@ use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use bytes::Bytes;
 use tokio::time::Instant;
 
-use super::AppState;
+use super::{AppState, MANIFEST_CACHE, NOT_FOUND_CACHE};
 use crate::delivery::cache::{self, Cached, FileCache, Identity};
 use crate::delivery::folder::{Folder, Lookup};
 use crate::delivery::live::LiveSegment;
@@ -42,11 +42,6 @@ use crate::stream_id::StreamId;
 /// Segments, finished or in progress: any cache may keep them for good (an in-progress response that
 /// can't be completed is aborted, so no cache ever stores a truncated one).
 const SEGMENT_CACHE: &str = "public, max-age=31536000, immutable";
-/// Manifests change with every segment (and a stream id may be published again): a cache may reuse
-/// one for a second, which collapses a crowd's reloads without making players fall behind.
-const MANIFEST_CACHE: &str = "public, max-age=1";
-/// A missing file may appear a moment later: no cache may remember the 404.
-const NOT_FOUND_CACHE: &str = "no-store";
 
 /// Added to a segment duration when waiting for a segment, for clock differences between players and us.
 const WAIT_SLACK: Duration = Duration::from_secs(1);

@@ -9,6 +9,15 @@
 //! its first chunk, so its bitrates, codecs and frame rate are true when a player loads it at
 //! `manifest_ready`; a live media playlist is held until its first segment is finished (players take a
 //! playlist without a whole segment for an empty one). VP8 streams (WebM segments) have no HLS: a 404 that says so.
+//!
+//! Memory is bounded: a live stream's state keeps a sliding window ([`crate::hls::Timeline`]); a new
+//! presentation of the stream replaces its state on the next request; an ended one keeps the VOD
+//! timeline read once from disk until retention retires the stream, and the state of a stream the
+//! registry has forgotten is dropped when a request names it or before any new state is created.
+//!
+//! Playlists, blocking reloads included, are cached like DASH manifests (`public, max-age=1`: a
+//! blocking reload's URL names the part it waits for, so a cached answer is still right); errors are
+//! `no-store`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -19,31 +28,44 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use tokio::time::Instant;
 
-use super::AppState;
+use super::{AppState, MANIFEST_CACHE, NOT_FOUND_CACHE};
 use super::hls_source::{Answer, Settings, StreamHls, Wanted};
 use crate::hls::reload;
 use crate::media::SegmentType;
 use crate::stream_id::StreamId;
+use crate::streams::Registry;
 
 /// How long a held request waits for a file change before checking again anyway (a missed wake-up,
 /// or a stream whose watcher is not attached yet, costs at most this).
 const RECHECK: Duration = Duration::from_millis(250);
 
-/// Every stream's HLS state, created on the first playlist request.
+/// Every stream's HLS state, created on the first playlist request. Holds only streams the registry
+/// still knows (see the module doc).
 #[derive(Default)]
 pub struct HlsStreams {
     streams: Mutex<HashMap<StreamId, Arc<Mutex<Option<StreamHls>>>>>,
 }
 
 impl HlsStreams {
-    fn entry(&self, stream: &StreamId) -> Arc<Mutex<Option<StreamHls>>> {
+    /// The stream's state. Creating one first drops those of streams the registry has forgotten, so
+    /// there are never more entries than streams the registry knew at the last creation.
+    fn entry(&self, stream: &StreamId, registry: &Registry) -> Arc<Mutex<Option<StreamHls>>> {
         let mut streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+        if !streams.contains_key(stream) {
+            streams.retain(|id, _| registry.status(id).is_some());
+        }
         Arc::clone(streams.entry(stream.clone()).or_default())
+    }
+
+    /// Drops a stream's state (its stream was retired).
+    fn forget(&self, stream: &StreamId) {
+        self.streams.lock().unwrap_or_else(|p| p.into_inner()).remove(stream);
     }
 }
 
+/// An error answer (404, 400, 503): never cached, the playlist may be there a moment later.
 fn text(status: StatusCode, body: String) -> HttpResponse {
-    HttpResponse::build(status).content_type("text/plain; charset=utf-8").insert_header((header::CACHE_CONTROL, "no-cache")).body(body)
+    HttpResponse::build(status).content_type("text/plain; charset=utf-8").insert_header((header::CACHE_CONTROL, NOT_FOUND_CACHE)).body(body)
 }
 
 /// Which playlist a file name is; `None` for names that are not ours.
@@ -61,6 +83,7 @@ pub async fn playlist(request: &HttpRequest, state: &AppState, stream: &StreamId
         return text(StatusCode::NOT_FOUND, format!("stream {stream} has no file {name:?}\n"));
     };
     let Some(status) = state.registry.status(stream) else {
+        state.hls.forget(stream);
         return text(StatusCode::NOT_FOUND, format!("stream {stream} is not being published\n"));
     };
     if status.segment_type == Some(SegmentType::Webm) {
@@ -76,22 +99,21 @@ pub async fn playlist(request: &HttpRequest, state: &AppState, stream: &StreamId
     let settings = Settings { segment_duration: state.config.segment_duration, fragment_duration: state.config.fragment_duration };
     let hold = state.config.segment_duration * 3 + Duration::from_secs(1);
     let deadline = Instant::now() + hold;
-    let entry = state.hls.entry(stream);
+    let entry = state.hls.entry(stream, &state.registry);
     let dir = state.registry.stream_dir(stream);
     let mut changes = state.registry.file_changes(stream);
     // Each turn either answers or waits for a change (or RECHECK), and the deadline ends the loop.
     loop {
-        if let Some(changes) = &mut changes {
-            changes.borrow_and_update();
-        }
+        let change = changes.as_mut().map(|changes| *changes.borrow_and_update());
         let Some(status) = state.registry.status(stream) else {
+            state.hls.forget(stream);
             return text(StatusCode::NOT_FOUND, format!("stream {stream} is not being published\n"));
         };
         let (entry, dir, stream_name) = (Arc::clone(&entry), dir.clone(), stream.to_string());
         let answer = web::block(move || {
             let mut guard = entry.lock().unwrap_or_else(|p| p.into_inner());
             let hls = guard.get_or_insert_with(|| StreamHls::new(&status));
-            hls.refresh(&dir, &status);
+            hls.refresh_on_change(&dir, &status, change, settings.segment_duration);
             hls.answer(&stream_name, wanted, reload, status.low_latency, settings)
         })
         .await;
@@ -99,7 +121,7 @@ pub async fn playlist(request: &HttpRequest, state: &AppState, stream: &StreamId
             Ok(Answer::Playlist(body)) => {
                 return HttpResponse::Ok()
                     .content_type("application/vnd.apple.mpegurl")
-                    .insert_header((header::CACHE_CONTROL, "no-cache"))
+                    .insert_header((header::CACHE_CONTROL, MANIFEST_CACHE))
                     .body(body);
             }
             Ok(Answer::TooFarAhead(message)) => return text(StatusCode::BAD_REQUEST, message),
@@ -144,5 +166,25 @@ mod tests {
         assert_eq!(wanted("media_.m3u8"), None);
         assert_eq!(wanted("media_12345.m3u8"), None);
         assert_eq!(wanted("other.m3u8"), None);
+    }
+
+    #[test]
+    fn states_of_retired_streams_are_dropped() {
+        use crate::error_code::ErrorCode;
+        use crate::streams::registry::Claim;
+        let media = tempfile::tempdir().unwrap();
+        let registry = Registry::new(media.path().to_path_buf(), 10);
+        let hls = HlsStreams::default();
+        let old = StreamId::parse("old").unwrap();
+        let Ok(Claim::New(p, lease)) = registry.claim(&old, "video/mp4", "t".into()) else { panic!() };
+        hls.entry(&old, &registry);
+        registry.fail(&p, ErrorCode::Internal, "gone".into());
+        drop(lease);
+        assert!(registry.retire(&old, &media.path().join("trash")).unwrap());
+        let new = StreamId::parse("new").unwrap();
+        let _claim = registry.claim(&new, "video/mp4", "t".into()).unwrap();
+        hls.entry(&new, &registry);
+        let held: Vec<StreamId> = hls.streams.lock().unwrap().keys().cloned().collect();
+        assert_eq!(held, [new]);
     }
 }

@@ -8,7 +8,7 @@
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use crate::hls::boxes::{self, ProducerTime};
 use crate::hls::playlist::{self, MediaView, RenditionReport, RenditionSummary};
@@ -45,6 +45,18 @@ struct Rendition {
     /// The segment number being read.
     number: u64,
     scan: SegmentScan,
+    /// Since when neither that segment nor its `.tmp` exists (see [`Rendition::follow`]).
+    missing_since: Option<Instant>,
+}
+
+/// What a refresh was made from: another one is needed only once one of these has changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Seen {
+    /// The folder watcher's change count.
+    change: u64,
+    presentation: u64,
+    active: bool,
+    tracks: usize,
 }
 
 /// One presentation's HLS state.
@@ -60,6 +72,8 @@ pub struct StreamHls {
     /// the publisher's upload).
     clock_zero: Option<i64>,
     started_millis: i64,
+    /// What the last refresh was made from, when there was a change count to go by.
+    seen: Option<Seen>,
 }
 
 /// What a request gets.
@@ -91,16 +105,35 @@ impl StreamHls {
             presentation: status.presentation,
             tag: status.tag.clone(),
             renditions: (0..status.tracks.len() as u32)
-                .map(|rep| Rendition { rep, setup: None, timeline: None, number: 1, scan: SegmentScan::default() })
+                .map(|rep| Rendition { rep, setup: None, timeline: None, number: 1, scan: SegmentScan::default(), missing_since: None })
                 .collect(),
             ended: false,
             clock_zero: None,
             started_millis: status.started_at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64),
+            seen: None,
         }
     }
 
+    /// Refreshes unless neither the folder (`change`: the watcher's change count, `None` when there is
+    /// no watcher to go by) nor the status changed since the last refresh: every held request of a
+    /// stream wakes on each file event, and only the first of them reads the files.
+    pub fn refresh_on_change(&mut self, dir: &Path, status: &StreamStatus, change: Option<u64>, segment: Duration) {
+        let seen = change.map(|change| Seen {
+            change,
+            presentation: status.presentation,
+            active: status.state.is_active(),
+            tracks: status.tracks.len(),
+        });
+        if seen.is_some() && seen == self.seen {
+            return;
+        }
+        self.refresh(dir, status, segment);
+        self.seen = seen;
+    }
+
     /// Reads what was written since the last refresh (all of it, once, when the stream has ended).
-    pub fn refresh(&mut self, dir: &Path, status: &StreamStatus) {
+    /// `segment` is the configured segment length.
+    pub fn refresh(&mut self, dir: &Path, status: &StreamStatus, segment: Duration) {
         if status.presentation != self.presentation || (self.renditions.len() != status.tracks.len() && !self.ended) {
             *self = StreamHls::new(status);
         }
@@ -115,7 +148,7 @@ impl StreamHls {
         let window = if ended { None } else { Some(LIVE_WINDOW_SECONDS) };
         for rendition in &mut self.renditions {
             let clock = Clock { zero: &mut self.clock_zero, started_millis: self.started_millis };
-            if let Err(e) = rendition.follow(dir, &self.tag, window, clock, ended) {
+            if let Err(e) = rendition.follow(dir, &self.tag, window, clock, ended, segment) {
                 log::warn!("{}: HLS could not read representation {}: {e}", dir.display(), rendition.rep);
             }
         }
@@ -130,7 +163,11 @@ impl StreamHls {
                 Answer::Wait
             }
         };
-        if self.renditions.iter().any(|r| r.timeline.as_ref().is_none_or(|t| t.last_part().is_none() && t.segments().is_empty())) {
+        // No renditions yet (the packager has not reported its tracks): a multivariant playlist
+        // without a single EXT-X-STREAM-INF would be taken for an empty stream.
+        if self.renditions.is_empty()
+            || self.renditions.iter().any(|r| r.timeline.as_ref().is_none_or(|t| t.last_part().is_none() && t.segments().is_empty()))
+        {
             return not_yet();
         }
         match wanted {
@@ -211,8 +248,11 @@ impl StreamHls {
 }
 
 impl Rendition {
-    /// Moves through the representation's files from where it stopped.
-    fn follow(&mut self, dir: &Path, tag: &str, window: Option<f64>, clock: Clock, ended: bool) -> Result<(), ScanError> {
+    /// Moves through the representation's files from where it stopped. When the next segment is
+    /// missing, the muxer normally starts it within moments (and a file event brings the next
+    /// refresh); the folder is listed for a jump in numbering (a reconnect's gap) only once it has been
+    /// missing for a `segment`, or at once in a finished recording.
+    fn follow(&mut self, dir: &Path, tag: &str, window: Option<f64>, clock: Clock, ended: bool, segment: Duration) -> Result<(), ScanError> {
         if self.setup.is_none() {
             let Ok(mut file) = open_no_follow(&dir.join(format!("init-{tag}-{}.m4s", self.rep))) else { return Ok(()) };
             let mut bytes = Vec::new();
@@ -231,17 +271,25 @@ impl Rendition {
                 Ok(file) => (file, true),
                 Err(_) => match open_no_follow(&dir.join(format!("{name}.tmp"))) {
                     Ok(file) => (file, false),
-                    Err(_) => match next_number(dir, tag, self.rep, self.number, ended) {
-                        Some(next) if next != self.number => {
-                            self.number = next;
-                            self.scan = SegmentScan::default();
-                            continue;
+                    Err(_) => {
+                        let missing_since = *self.missing_since.get_or_insert_with(Instant::now);
+                        if !ended && missing_since.elapsed() < segment {
+                            return Ok(());
                         }
-                        // Listed but not openable (it was being renamed, or is a link): next refresh.
-                        _ => return Ok(()),
-                    },
+                        match next_number(dir, tag, self.rep, self.number, ended) {
+                            Some(next) if next != self.number => {
+                                self.number = next;
+                                self.scan = SegmentScan::default();
+                                self.missing_since = None;
+                                continue;
+                            }
+                            // Listed but not openable (it was being renamed, or is a link): next refresh.
+                            _ => return Ok(()),
+                        }
+                    }
                 },
             };
+            self.missing_since = None;
             let len = file.metadata()?.len();
             let mut file = file;
             let parts = self.scan.scan(len, trex, |at, n| read_at(&mut file, at, n))?;
@@ -274,7 +322,7 @@ fn read_at(file: &mut File, at: u64, n: usize) -> std::io::Result<Vec<u8>> {
 
 /// The lowest segment number at or after `from` in the folder for `rep`, when the expected file is
 /// missing: after a reconnect's gap the muxer's numbering jumps. Lists the folder, which happens only
-/// in that case (or when waiting for the next segment to start), never per chunk.
+/// once the expected file has been missing for a segment (or in a finished recording), never per chunk.
 fn next_number(dir: &Path, tag: &str, rep: u32, from: u64, ended: bool) -> Option<u64> {
     let prefix = format!("chunk-{tag}-{rep}-");
     let found = std::fs::read_dir(dir)
@@ -289,4 +337,40 @@ fn next_number(dir: &Path, tag: &str, rep: u32, from: u64, ended: bool) -> Optio
         .filter(|&n| n >= from)
         .min()?;
     Some(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::streams::StreamState;
+    use std::time::SystemTime;
+
+    fn status(state: StreamState) -> StreamStatus {
+        StreamStatus {
+            presentation: 1,
+            state,
+            manifest_ready: true,
+            mime_type: "video/mp4".into(),
+            started_at: SystemTime::now(),
+            tracks: vec![],
+            segment_type: None,
+            low_latency: false,
+            publisher_connected: true,
+            bytes_received: 0,
+            tag: "t".into(),
+        }
+    }
+
+    #[test]
+    fn no_renditions_is_no_playlist_yet() {
+        let settings = Settings { segment_duration: Duration::from_secs(2), fragment_duration: Duration::from_millis(200) };
+        let dir = tempfile::tempdir().unwrap();
+        let live = status(StreamState::Live);
+        let mut hls = StreamHls::new(&live);
+        hls.refresh(dir.path(), &live, settings.segment_duration);
+        assert!(matches!(hls.answer("s", Wanted::Multivariant, None, false, settings), Answer::Wait), "held until the tracks are known");
+        let ended = status(StreamState::Ended { duration_seconds: 0.0 });
+        hls.refresh(dir.path(), &ended, settings.segment_duration);
+        assert!(matches!(hls.answer("s", Wanted::Multivariant, None, false, settings), Answer::NotFound(_)));
+    }
 }

@@ -26,6 +26,13 @@ use crate::ingest::session::IngestContext;
 use crate::metrics::Metrics;
 use crate::streams::Registry;
 
+/// Manifests and playlists change with every segment or part (and a stream id may be published again):
+/// a cache may reuse one for a second, which collapses a crowd's reloads without making players fall
+/// behind.
+const MANIFEST_CACHE: &str = "public, max-age=1";
+/// A missing file may appear a moment later (and an error answer may change): no cache may remember it.
+const NOT_FOUND_CACHE: &str = "no-store";
+
 /// Shared by every handler.
 pub struct AppState {
     pub config: Config,

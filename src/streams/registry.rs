@@ -373,6 +373,11 @@ impl Registry {
         self.lock().values().filter(|e| e.holds_a_slot()).count()
     }
 
+    /// Whether the stream is active or its packager thread is still running (its folder is in use).
+    pub fn in_use(&self, stream: &StreamId) -> bool {
+        self.lock().get(stream).is_some_and(Entry::holds_a_slot)
+    }
+
     /// Subscribes to "stream X changed" announcements.
     pub fn subscribe(&self) -> broadcast::Receiver<StreamId> {
         self.changes.subscribe()
@@ -475,10 +480,11 @@ impl Registry {
 
     /// Forgets an ended or failed stream and moves its folder to `trash` (for deleting outside the
     /// lock), in one step under the lock so no publisher can claim the id in between. False, and
-    /// nothing done, while the stream is active.
+    /// nothing done, while the stream is active or its packager still runs: a presentation given up
+    /// on may still be writing, and forgetting it would let a new one claim the id under that writer.
     pub fn retire(&self, stream: &StreamId, trash: &std::path::Path) -> std::io::Result<bool> {
         let mut streams = self.lock();
-        if streams.get(stream).is_some_and(|e| e.status.state.is_active()) {
+        if streams.get(stream).is_some_and(Entry::holds_a_slot) {
             return Ok(false);
         }
         match std::fs::rename(self.stream_dir(stream), trash) {
@@ -628,6 +634,22 @@ mod tests {
             announced += 1;
         }
         assert_eq!(announced, 4, "claim, the packager's exit (no thread in this test), ready, failed");
+    }
+
+    #[test]
+    fn a_failed_presentation_is_not_retired_while_its_packager_runs() {
+        let media = tempfile::tempdir().unwrap();
+        let registry = Registry::new(media.path().to_path_buf(), 10);
+        let Ok(Claim::New(p, lease)) = registry.claim(&id("f"), "video/webm", "t".into()) else { panic!() };
+        std::fs::create_dir(&p.dir).unwrap();
+        registry.fail(&p, ErrorCode::Internal, "finalising took too long".into());
+        let trash = media.path().join("trash");
+        assert!(!registry.retire(&id("f"), &trash).unwrap(), "its packager may still write");
+        assert!(p.dir.exists() && registry.in_use(&id("f")));
+        assert!(matches!(registry.claim(&id("f"), "video/webm", "t2".into()), Err(ClaimError::Finalising(_))));
+        drop(lease);
+        assert!(registry.retire(&id("f"), &trash).unwrap());
+        assert!(!p.dir.exists() && trash.exists());
     }
 
     #[test]

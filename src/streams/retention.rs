@@ -2,7 +2,8 @@
 //! owned by the server removes the oldest ended recordings (their folders) and forgets ended streams,
 //! by age (`7d`), by total size (`20GiB`) or both (`7d,20GiB`; `forever` keeps everything). It runs at
 //! start-up (recordings of earlier runs count), whenever a presentation ends, and every
-//! [`RETENTION_INTERVAL`]. A live stream is never touched, and its size counts towards the total.
+//! [`RETENTION_INTERVAL`]. A live stream is never touched, nor one whose packager still runs (a
+//! presentation given up on may still be writing), and its size counts towards the total.
 //!
 //! [`expired`] decides (pure); [`Registry::retire`] forgets a stream and moves its folder aside in one
 //! step under the registry's lock, so no publisher can claim the id in between; the folder is then
@@ -177,12 +178,13 @@ fn scan(registry: &Registry, media_dir: &Path) -> Vec<Recording> {
         }
         let Ok(stream) = StreamId::parse(name) else { continue };
         let (bytes, last_change) = folder_usage(&entry.path(), metadata.modified().unwrap_or(SystemTime::UNIX_EPOCH));
-        let live = registry.status(&stream).is_some_and(|s| s.state.is_active());
+        // In use until its packager exits, even once marked failed: it may still be writing.
+        let live = registry.in_use(&stream);
         recordings.push(Recording { stream, last_change, bytes, live });
     }
     for (stream, status) in registry.list() {
         if !recordings.iter().any(|r| r.stream == stream) {
-            let live = status.state.is_active();
+            let live = registry.in_use(&stream);
             recordings.push(Recording { stream, last_change: status.started_at, bytes: 0, live });
         }
     }
@@ -245,5 +247,24 @@ mod tests {
         let tiny = KeepRecordings { max_age: None, max_bytes: Some(1) };
         assert_eq!(names(expired(&all, &tiny, now)), ["old", "mid", "new"], "the live one stays even over budget");
         assert!(expired(&all, &KeepRecordings::default(), now).is_empty());
+    }
+
+    #[test]
+    fn a_failed_stream_whose_packager_still_runs_is_kept() {
+        use crate::error_code::ErrorCode;
+        use crate::streams::registry::Claim;
+        let media = tempfile::tempdir().unwrap();
+        let registry = Registry::new(media.path().to_path_buf(), 10);
+        let stream = StreamId::parse("slow").unwrap();
+        let Ok(Claim::New(p, lease)) = registry.claim(&stream, "video/webm", "t".into()) else { panic!() };
+        std::fs::create_dir(&p.dir).unwrap();
+        std::fs::write(p.dir.join("chunk"), b"data").unwrap();
+        registry.fail(&p, ErrorCode::Internal, "finalising took too long".into());
+        let tiny = KeepRecordings { max_age: None, max_bytes: Some(1) };
+        apply(&registry, media.path(), &tiny);
+        assert!(p.dir.exists() && registry.status(&stream).is_some(), "its packager may still write there");
+        drop(lease);
+        apply(&registry, media.path(), &tiny);
+        assert!(!p.dir.exists() && registry.status(&stream).is_none());
     }
 }
