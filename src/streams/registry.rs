@@ -34,9 +34,6 @@ use super::watcher::{FolderWatch, MediaWatcher};
 use crate::delivery::cache::FileCache;
 use crate::delivery::folder::Folder;
 
-/// How long a packager thread may take to exit after dropping its lease (it has nothing left to do).
-const THREAD_EXIT: std::time::Duration = std::time::Duration::from_secs(1);
-
 /// How many change announcements a slow subscriber may fall behind before it re-reads the status.
 const CHANGE_BACKLOG: usize = 256;
 
@@ -141,8 +138,6 @@ pub struct Registry {
     /// Manifests read to decide whether a presentation is playable yet
     /// (`livedash_readiness_checks_total`): a stream that does nothing must not keep this growing.
     readiness_checks: AtomicU64,
-    /// Every packager thread, joined once it has ended.
-    packager_threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Registry {
@@ -158,7 +153,6 @@ impl Registry {
             media_watcher: MediaWatcher::new(Arc::new(FileCache::default())),
             tasks: Tasks::default(),
             readiness_checks: AtomicU64::new(0),
-            packager_threads: Mutex::new(Vec::new()),
         })
     }
 
@@ -253,12 +247,7 @@ impl Registry {
 
     /// Keeps a packager thread to join it; joins those that have already ended.
     pub fn keep_packager_thread(&self, thread: JoinHandle<()>) {
-        let mut threads = self.packager_threads.lock().unwrap_or_else(|p| p.into_inner());
-        let (ended, running): (Vec<_>, Vec<_>) = threads.drain(..).partition(JoinHandle::is_finished);
-        *threads = running;
-        threads.push(thread);
-        drop(threads);
-        join_ended(ended);
+        self.tasks.keep_thread(thread);
     }
 
     /// A handed-over connection was not taken: the packager finished first. The stream can't be resumed
@@ -280,22 +269,7 @@ impl Registry {
     /// After [`Registry::begin_shutdown`]: waits until every packager thread and publisher session has
     /// ended, or until `deadline`, then joins the ended threads. Logs what did not end in time.
     pub async fn finish(&self, deadline: tokio::time::Instant) {
-        let late = self.tasks.wait_all(deadline).await;
-        if !late.is_empty() {
-            log::warn!("shutdown deadline passed; still running: {}", late.join(", "));
-        }
-        let threads = std::mem::take(&mut *self.packager_threads.lock().unwrap_or_else(|p| p.into_inner()));
-        // A thread that dropped its lease is past its last event and ends within microseconds: join it.
-        // One still running (deadline passed) is left to the process exit.
-        let (ended, running): (Vec<_>, Vec<_>) = threads.into_iter().partition(|t| late.is_empty() || t.is_finished());
-        let joined = ended.len();
-        let ended = tokio::task::spawn_blocking(move || join_ended(ended));
-        if tokio::time::timeout(THREAD_EXIT, ended).await.is_err() {
-            log::warn!("{joined} packager threads did not exit within {THREAD_EXIT:?} of their last event");
-        }
-        if !running.is_empty() {
-            log::warn!("leaving {} packager threads running at exit", running.len());
-        }
+        self.tasks.finish(deadline).await;
     }
 
     /// Keeps the folder watcher and the packager's connection channel for as long as the presentation
@@ -513,16 +487,6 @@ impl Entry {
     /// Counts toward `--max-streams`: a packager finishing a failed presentation still costs a thread.
     fn holds_a_slot(&self) -> bool {
         self.status.state.is_active() || self.packager_running
-    }
-}
-
-/// Joins threads that have ended (or are about to, having done their last work); logs a panic.
-fn join_ended(threads: Vec<JoinHandle<()>>) {
-    for thread in threads {
-        let name = thread.thread().name().unwrap_or("packager").to_string();
-        if thread.join().is_err() {
-            log::warn!("thread {name} panicked after its last event");
-        }
     }
 }
 
