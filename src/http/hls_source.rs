@@ -343,22 +343,9 @@ fn next_number(dir: &Path, tag: &str, rep: u32, from: u64, ended: bool) -> Optio
 mod tests {
     use super::*;
     use crate::streams::StreamState;
-    use std::time::SystemTime;
 
     fn status(state: StreamState) -> StreamStatus {
-        StreamStatus {
-            presentation: 1,
-            state,
-            manifest_ready: true,
-            mime_type: "video/mp4".into(),
-            started_at: SystemTime::now(),
-            tracks: vec![],
-            segment_type: None,
-            low_latency: false,
-            publisher_connected: true,
-            bytes_received: 0,
-            tag: "t".into(),
-        }
+        StreamStatus { mime_type: "video/mp4".into(), tag: "t".into(), ..StreamStatus::for_test(1, state, true) }
     }
 
     #[test]

@@ -68,22 +68,9 @@ impl EventCursor {
 mod tests {
     use super::*;
     use crate::error_code::ErrorCode;
-    use std::time::SystemTime;
 
     fn status(presentation: u64, state: StreamState, ready: bool) -> StreamStatus {
-        StreamStatus {
-            presentation,
-            state,
-            manifest_ready: ready,
-            mime_type: String::new(),
-            started_at: SystemTime::now(),
-            tracks: vec![],
-            segment_type: None,
-            low_latency: false,
-            publisher_connected: true,
-            bytes_received: 0,
-            tag: String::new(),
-        }
+        StreamStatus::for_test(presentation, state, ready)
     }
 
     fn types(messages: &[ServerMessage]) -> Vec<&'static str> {

@@ -61,3 +61,22 @@ fn serialize_time<S: serde::Serializer>(time: &SystemTime, s: S) -> Result<S::Ok
     s.serialize_str(&humantime::format_rfc3339_millis(*time).to_string())
 }
 
+#[cfg(test)]
+impl StreamStatus {
+    /// A status for unit tests: presentation `presentation` in `state`, nothing received yet.
+    pub(crate) fn for_test(presentation: u64, state: StreamState, manifest_ready: bool) -> StreamStatus {
+        StreamStatus {
+            presentation,
+            state,
+            manifest_ready,
+            mime_type: String::new(),
+            started_at: SystemTime::now(),
+            tracks: vec![],
+            segment_type: None,
+            low_latency: false,
+            publisher_connected: true,
+            bytes_received: 0,
+            tag: String::new(),
+        }
+    }
+}
