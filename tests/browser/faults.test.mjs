@@ -3,20 +3,8 @@
 // viewer keeps watching when the publisher's tab is closed and the stream is resumed from a new tab.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchBrowser } from './lib/chromium.mjs';
-import { startServer } from './lib/server.mjs';
+import { browserAndServer as setUp } from './lib/server.mjs';
 import { goLive, waitInPage, waitForPlaybackProgress, statusText } from './lib/pages.mjs';
-
-/** A browser and a server for one test, closed when it ends. */
-async function setUp(t, args) {
-  const browser = await launchBrowser();
-  const server = await startServer(args);
-  t.after(async () => {
-    await browser.close();
-    await server.stop();
-  });
-  return { browser, server };
-}
 
 test('the publisher page asks for the token and explains a wrong one', async (t) => {
   const { browser, server } = await setUp(t, ['--publish-token', 'letmein']);

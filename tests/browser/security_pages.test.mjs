@@ -2,19 +2,8 @@
 // reconnecting every second forever, and a recorder that can't start is explained on the page.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchBrowser } from './lib/chromium.mjs';
-import { startServer } from './lib/server.mjs';
+import { browserAndServer as setUp } from './lib/server.mjs';
 import { waitInPage, statusText } from './lib/pages.mjs';
-
-async function setUp(t, args = []) {
-  const browser = await launchBrowser();
-  const server = await startServer(args);
-  t.after(async () => {
-    await browser.close();
-    await server.stop();
-  });
-  return { browser, server };
-}
 
 test('a viewer of a failed stream backs off instead of reconnecting every second', async (t) => {
   // The access log counts the viewer's connections.

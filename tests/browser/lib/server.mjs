@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { launchBrowser } from './chromium.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const LIVEDASH_BIN = process.env.LIVEDASH_BIN || join(root, 'target', 'debug', 'livedash');
@@ -42,4 +43,15 @@ export async function startServer(args = [], { timeoutMs = 30_000 } = {}) {
       rmSync(mediaDir, { recursive: true, force: true });
     },
   };
+}
+
+/** A browser and a server (started with `args`) for one test `t`, both closed when it ends. */
+export async function browserAndServer(t, args = []) {
+  const browser = await launchBrowser();
+  const server = await startServer(args);
+  t.after(async () => {
+    await browser.close();
+    await server.stop();
+  });
+  return { browser, server };
 }
