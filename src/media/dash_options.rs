@@ -10,7 +10,12 @@
 //! - Low latency (`ldash`): chunked segments (`streaming`), `$Number$` templates without a timeline (so
 //!   the MPD need not change per segment), short fragments, producer reference time and a target latency
 //!   (which libavformat only writes together with `write_prft`, which needs `utc_timing_url`).
-//! - Every segment is kept (`window_size=0`) so a finished stream is a complete recording.
+//! - Every segment stays on disk so a finished stream is a complete recording. In low latency the muxer
+//!   remembers only a window of them ([`LIVE_WINDOW`]; without one it keeps ~1.1 KB per segment per
+//!   track for the whole stream) and its deletions of older ones change nothing
+//!   (`media::ffi::dash_files`); the MPD has no timeline there, so its recording still lists every
+//!   segment. With a timeline (VP8, `--latency normal`) the final MPD lists only what the muxer
+//!   remembers, so those keep every segment in memory (`window_size=0`).
 
 use std::time::Duration;
 
@@ -49,6 +54,10 @@ pub struct DashSettings {
     pub presentation_tag: String,
 }
 
+/// How far back a live low-latency viewer may seek (the MPD's `timeShiftBufferDepth`), and so how many
+/// segments the muxer remembers: two minutes, the same as the HLS playlists' live window.
+pub const LIVE_WINDOW: Duration = Duration::from_secs(120);
+
 /// Seconds as the muxer's duration options expect them.
 fn seconds(duration: Duration) -> String {
     format!("{:.3}", duration.as_secs_f64())
@@ -60,7 +69,6 @@ pub fn muxer_options(settings: &DashSettings, segment_type: SegmentType) -> Vec<
     let mut options = vec![
         ("dash_segment_type", segment_type.muxer_value().to_string()),
         ("seg_duration", seconds(settings.segment_duration)),
-        ("window_size", "0".to_string()),
         ("remove_at_exit", "0".to_string()),
         ("use_template", "1".to_string()),
         ("init_seg_name", format!("init-{tag}-$RepresentationID$.$ext$")),
@@ -71,6 +79,7 @@ pub fn muxer_options(settings: &DashSettings, segment_type: SegmentType) -> Vec<
     }
     if is_low_latency(settings, segment_type) {
         options.extend([
+            ("window_size", window_segments(settings.segment_duration).to_string()),
             ("ldash", "1".to_string()),
             ("streaming", "1".to_string()),
             ("use_timeline", "0".to_string()),
@@ -88,9 +97,19 @@ pub fn muxer_options(settings: &DashSettings, segment_type: SegmentType) -> Vec<
     } else {
         // A new segment is listed only when it is finished; re-reading the MPD every second (not every
         // segment, libavformat's default) lets players find it up to a segment sooner.
-        options.extend([("use_timeline", "1".to_string()), ("update_period", "1".to_string())]);
+        options.extend([
+            ("window_size", "0".to_string()),
+            ("use_timeline", "1".to_string()),
+            ("update_period", "1".to_string()),
+        ]);
     }
     options
+}
+
+/// Segments in [`LIVE_WINDOW`], at least one.
+fn window_segments(segment_duration: Duration) -> u64 {
+    let segment = segment_duration.as_secs_f64().max(0.001);
+    (LIVE_WINDOW.as_secs_f64() / segment).ceil().max(1.0) as u64
 }
 
 /// FFmpeg 5.1's dashenc prints `utc_timing_url` into the MPD's `<UTCTiming value="%s"/>` as it is, so
@@ -145,6 +164,15 @@ mod tests {
         assert_eq!(get(&options, "write_prft"), Some("1"));
         assert_eq!(get(&options, "utc_timing_url"), Some("http://127.0.0.1:8080/time"));
         assert_eq!(get(&options, "dash_segment_type"), Some("mp4"));
+        assert_eq!(get(&options, "window_size"), Some("60"), "two minutes of 2 s segments");
+    }
+
+    #[test]
+    fn the_window_covers_two_minutes_whatever_the_segment_length() {
+        assert_eq!(window_segments(Duration::from_millis(500)), 240);
+        assert_eq!(window_segments(Duration::from_secs(3)), 40);
+        assert_eq!(window_segments(Duration::from_secs(7)), 18);
+        assert_eq!(window_segments(Duration::from_secs(600)), 1);
     }
 
     #[test]

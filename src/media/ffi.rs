@@ -2,8 +2,11 @@
 //!
 //! - [`open_chunk_input`]: a demuxer reading from a custom `AVIOContext` whose read callback pulls
 //!   recorder chunks from the ingest channel ([`ChunkSource`]), with the container named up front.
-//! - [`dash_output`]: the `dash` muxer, allocated without opening the manifest path (ffmpeg-next's
-//!   `output_as` would create an empty manifest at once, which a watcher would take for a real one).
+//! - [`dash_output`] ([`dash_files`]): the `dash` muxer, allocated without opening the manifest path
+//!   (ffmpeg-next's `output_as` would create an empty manifest at once, which a watcher would take for a
+//!   real one), with its files opened and renamed by livedash so a window bounds its memory while every
+//!   segment stays on disk.
+//! - [`route_logs`] ([`log_lines`]): libavformat's log lines through livedash's logger.
 //! - [`clear_codec_tag`]: stream copy between containers needs the source container's tag removed.
 //! - [`set_capture_time`]: the producer reference time the dash muxer writes into the MPD.
 //! - [`tune_allocator`]: keeps the C allocator from hoarding libavformat's per-segment buffers.
@@ -14,15 +17,20 @@
 use std::ffi::{CString, c_int, c_void};
 use std::ops::{Deref, DerefMut};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::Path;
 use std::ptr;
 
 use ffmpeg_next as ffmpeg;
 use ffmpeg::ffi;
-use ffmpeg::format::context::{Input, Output};
+use ffmpeg::format::context::Input;
 use ffmpeg::{Dictionary, Error};
 
 use super::chunks::{ChunkSource, InputEnd, Read, Refusal};
+
+mod dash_files;
+mod log_lines;
+
+pub use dash_files::{DashOutput, dash_output};
+pub use log_lines::route_logs;
 
 /// Size of the buffer libavformat reads into. The callback returns as soon as any bytes are
 /// available, so this bounds a read, not how long the demuxer waits.
@@ -233,22 +241,6 @@ pub fn extradata(parameters: &ffmpeg::codec::Parameters) -> &[u8] {
             _ => &[],
         }
     }
-}
-
-/// Allocates a `dash` muxer whose manifest will be written at `manifest`. Nothing is created on disk
-/// until the header is written.
-pub fn dash_output(manifest: &Path) -> Result<Output, Error> {
-    let path = CString::new(manifest.as_os_str().as_encoded_bytes()).map_err(|_| Error::InvalidData)?;
-    let mut context = ptr::null_mut();
-    // SAFETY: both strings are NUL-terminated and outlive the call; on success `context` is a new
-    // output context we own (the dash muxer is AVFMT_NOFILE, so no `pb` is opened here).
-    let result =
-        unsafe { ffi::avformat_alloc_output_context2(&mut context, ptr::null(), c"dash".as_ptr(), path.as_ptr()) };
-    if result < 0 || context.is_null() {
-        return Err(Error::from(result.min(-1)));
-    }
-    // SAFETY: `context` was just allocated and is owned by the returned `Output`.
-    Ok(unsafe { Output::wrap(context) })
 }
 
 /// Clears the codec tag of an output stream's parameters: the tag chosen by the source container

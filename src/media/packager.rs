@@ -6,7 +6,6 @@ use std::time::{Instant, SystemTime};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use ffmpeg_next as ffmpeg;
-use ffmpeg::format::context::Output;
 use ffmpeg::{Dictionary, Rational, codec, media};
 
 use super::chunks::{ChunkSource, FeedReceiver, InputEnd};
@@ -242,7 +241,7 @@ pub(super) struct Route {
 /// Per input stream index: its route, or `None` for streams that are not packaged.
 pub(super) type Routes = Vec<Option<Route>>;
 
-fn open_output(job: &PackagerJob, input: &ChunkInput) -> Result<(Output, Routes, StartInfo), MediaError> {
+fn open_output(job: &PackagerJob, input: &ChunkInput) -> Result<(ffi::DashOutput, Routes, StartInfo), MediaError> {
     let stream = || job.stream.clone();
     let mut infos = Vec::new();
     let mut has_vp8 = false;
