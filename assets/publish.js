@@ -1,8 +1,9 @@
-// The publisher page: camera preview, Start/Stop, MediaRecorder bytes over a WebSocket, and the
-// stream played back (dash.js, or HLS: see player.js) once the server says the manifest is ready.
+// The publisher page: camera preview, Start/Stop, and the stream played back (dash.js, or HLS: see
+// player.js) once the server says the manifest is ready. The connection itself is uplink.js.
 // `window.livedash` exposes timings for the latency benchmark.
 
-import { startPlayer, describeError, socketUrl } from './player.js';
+import { startPlayer, describeError } from './player.js';
+import { startUplink } from './uplink.js';
 
 const config = JSON.parse(document.getElementById('livedash-config').textContent);
 const $ = (id) => document.getElementById(id);
@@ -37,8 +38,7 @@ const uploadWarning = Object.assign(document.createElement('p'), { id: 'upload-w
 $('status').after(uploadWarning);
 
 let camera = null;
-let recorder = null;
-let socket = null;
+let uplink = null;
 
 function setStatus(text, isError = false) {
   $('status').textContent = text;
@@ -72,27 +72,21 @@ async function openCamera() {
 }
 
 function start() {
-  const stream = $('stream').value;
-  const token = $('token').value;
   stats.clickedAt = performance.now();
   stats.state = 'connecting';
   startButton.disabled = true;
   setStatus('Connecting to the server…');
-  const query = token ? `?token=${encodeURIComponent(token)}` : '';
-  socket = new WebSocket(socketUrl(`/ws/publish/${encodeURIComponent(stream)}${query}`));
-  socket.binaryType = 'arraybuffer';
-  let ended = false;
-  socket.onopen = () => startRecording();
-  socket.onmessage = (event) => {
-    let message;
-    try {
-      message = JSON.parse(event.data);
-    } catch {
-      setStatus('The server sent a message this page cannot read; stopping. Reload the page and try again.', true);
-      socket.close();
-      return;
-    }
-    if (message.type === 'accepted') {
+  uplink = startUplink({
+    stream: $('stream').value,
+    token: $('token').value,
+    mediaStream: camera,
+    mimeType: $('codec').value,
+    videoBitsPerSecond: 2_500_000,
+    audioBitsPerSecond: 64_000,
+    keyFrameIntervalMs: config.segmentDuration * 1000,
+    timesliceMs: config.timesliceMs,
+    onRecorderStarted() { stats.recorderStartedAt = performance.now(); },
+    onAccepted(message) {
       stats.state = 'accepted';
       stopButton.disabled = false;
       const link = new URL(message.watchUrl, location.href).href;
@@ -100,83 +94,44 @@ function start() {
       $('share-link').textContent = link;
       $('share').hidden = false;
       setStatus('Connected. Packaging the first segment…');
-    } else if (message.type === 'manifest_ready') {
+    },
+    onManifestReady(message) {
       stats.state = 'live';
       setStatus('You are live.');
       play(message.manifestUrl);
-    } else if (message.type === 'ended') {
-      ended = true;
+    },
+    onEnded(message) {
       stats.state = 'ended';
       setStatus(`Ended: ${message.durationSeconds.toFixed(1)} s recorded. Viewers can watch the recording.`);
-    } else if (message.type === 'error') {
-      ended = true;
+    },
+    onError(message) {
       stats.state = 'error';
       stats.lastError = message;
       if (message.code === 'unauthorized') $('token-field').hidden = false;
       setStatus(describeError(message.code, message.message), true);
-    }
-  };
-  socket.onclose = (event) => {
-    stopRecording();
-    startButton.disabled = false;
-    stopButton.disabled = true;
-    if (!ended) {
+    },
+    onFailed(sentence) {
+      stats.state = 'error';
+      stats.lastError = { code: 'recorder', message: sentence };
+      setStatus(sentence, true);
+      startButton.disabled = false;
+      stopButton.disabled = true;
+    },
+    onClosed({ code, reason }) {
       stats.state = 'closed';
-      setStatus(`The connection closed (${event.code}${event.reason ? `: ${event.reason}` : ''}). Click Start to go live again.`, true);
-    }
-  };
-}
-
-function startRecording() {
-  const options = {
-    mimeType: $('codec').value,
-    videoBitsPerSecond: 2_500_000,
-    audioBitsPerSecond: 64_000,
-    // One keyframe per segment: without it Chromium uses 100 frames and segments come out 3–6 s long.
-    videoKeyFrameIntervalDuration: config.segmentDuration * 1000,
-  };
-  try {
-    recorder = new MediaRecorder(camera, options);
-  } catch (error) {
-    failRecording(`This browser could not record ${options.mimeType}: ${error.message}. Pick another format.`);
-    return;
-  }
-  recorder.onerror = (event) => {
-    failRecording(`Recording stopped with an error: ${(event.error && event.error.message) || 'unknown error'}. Click Start to try again.`);
-  };
-  recorder.ondataavailable = (event) => {
-    if (event.data.size && socket.readyState === WebSocket.OPEN) socket.send(event.data);
-  };
-  // The last chunk arrives before `stop`: only then is the presentation complete.
-  recorder.onstop = () => {
-    if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: 'stop' }));
-  };
-  try {
-    recorder.start(config.timesliceMs);
-  } catch (error) {
-    failRecording(`The recorder could not start: ${error.message}. Pick another format or reload the page.`);
-    return;
-  }
-  stats.recorderStartedAt = performance.now();
-  // Chromium reports the real container once recording starts (e.g. video/x-matroska for H.264).
-  socket.send(JSON.stringify({ type: 'start', mimeType: recorder.mimeType }));
-}
-
-/** Recording can't go on: say why, in words, and close the socket (the server keeps what it has). */
-function failRecording(sentence) {
-  stats.state = 'error';
-  stats.lastError = { code: 'recorder', message: sentence };
-  setStatus(sentence, true);
-  // Cleared before closing so the socket's close handler doesn't replace the sentence.
-  socket.onclose = null;
-  startButton.disabled = false;
-  stopButton.disabled = true;
-  stopRecording();
-  if (socket.readyState === WebSocket.OPEN || socket.readyState === WebSocket.CONNECTING) socket.close();
-}
-
-function stopRecording() {
-  if (recorder && recorder.state !== 'inactive') recorder.stop();
+      setStatus(`The connection closed (${code}${reason ? `: ${reason}` : ''}). Click Start to go live again.`, true);
+    },
+    onFinished() {
+      startButton.disabled = false;
+      stopButton.disabled = true;
+    },
+    onBacklog(bytes, behind) {
+      stats.uploadBacklog = bytes;
+      uploadWarning.hidden = !behind;
+      uploadWarning.textContent = behind ? `Your upload is falling behind: ${Math.round(bytes / 1024)} KB `
+        + 'not sent yet, so viewers see you later and later. Use a faster connection or a lower resolution.' : '';
+    },
+  });
 }
 
 async function play(manifestUrl) {
@@ -200,26 +155,15 @@ async function play(manifestUrl) {
   playback.requestVideoFrameCallback((now) => { stats.firstFrameAt = now; });
 }
 
-/**
- * Bytes the browser may hold unsent before the page warns: about a second of video at the recorder's
- * bitrate. More means the uplink is slower than the recording and latency is growing.
- */
-const UPLOAD_BACKLOG_WARNING_BYTES = 2_500_000 / 8;
-
 setInterval(() => {
   const latency = stats.latency();
   $('latency').textContent = latency === null ? '' : `Glass-to-glass latency ≈ ${latency.toFixed(2)} s`;
-  const backlog = socket && socket.readyState === WebSocket.OPEN ? socket.bufferedAmount : 0;
-  stats.uploadBacklog = backlog;
-  uploadWarning.hidden = backlog <= UPLOAD_BACKLOG_WARNING_BYTES;
-  uploadWarning.textContent = uploadWarning.hidden ? '' : `Your upload is falling behind: ${Math.round(backlog / 1024)} KB `
-    + 'not sent yet, so viewers see you later and later. Use a faster connection or a lower resolution.';
 }, 500);
 
 form.addEventListener('submit', (event) => { event.preventDefault(); start(); });
 stopButton.addEventListener('click', () => {
   stopButton.disabled = true;
   setStatus('Stopping: finishing the last segment…');
-  stopRecording();
+  uplink.stop();
 });
 openCamera();

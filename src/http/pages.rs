@@ -16,6 +16,7 @@ struct Asset {
 
 const ASSETS: &[Asset] = &[
     Asset { name: "publish.js", content_type: "text/javascript; charset=utf-8", body: include_bytes!("../../assets/publish.js") },
+    Asset { name: "uplink.js", content_type: "text/javascript; charset=utf-8", body: include_bytes!("../../assets/uplink.js") },
     Asset { name: "watch.js", content_type: "text/javascript; charset=utf-8", body: include_bytes!("../../assets/watch.js") },
     Asset { name: "player.js", content_type: "text/javascript; charset=utf-8", body: include_bytes!("../../assets/player.js") },
     Asset { name: "style.css", content_type: "text/css; charset=utf-8", body: include_bytes!("../../assets/style.css") },

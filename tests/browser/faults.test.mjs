@@ -35,7 +35,7 @@ test('closing the publisher tab finalises the stream; a viewer sees it end', asy
   await waitForPlaybackProgress(viewer, 1);
   await publisher.close();
   await waitInPage(viewer, () => window.livedash.state === 'ended', null, { what: 'ended after the grace period' });
-  const manifest = await viewer.evaluate(async () => (await fetch('/dash/closed-tab/manifest.mpd')).text());
+  const manifest = await viewer.evaluate(async () => (await fetch('/dash/closed-tab/manifest.mpd', { cache: 'no-store' })).text());
   assert.match(manifest, /type="static"/);
 });
 
