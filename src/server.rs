@@ -21,7 +21,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::config::Config;
 use crate::http::{self, AppState};
-use crate::ingest::session::IngestContext;
+use crate::ingest::publish::IngestContext;
 use crate::media;
 use crate::metrics::Metrics;
 use crate::streams::Registry;

@@ -22,7 +22,7 @@ use actix_web::middleware::DefaultHeaders;
 use actix_web::{guard, web};
 
 use crate::config::Config;
-use crate::ingest::session::IngestContext;
+use crate::ingest::publish::IngestContext;
 use crate::metrics::Metrics;
 use crate::streams::Registry;
 

@@ -1,4 +1,4 @@
-//! The WebSocket routes: `/ws/publish/{stream}` hands the socket to an ingest session;
+//! The WebSocket routes: `/ws/publish/{stream}` hands the socket to the WebSocket ingest;
 //! `/ws/watch/{stream}` tells a viewer `manifest_ready` / `ended` / `error` for the stream's current
 //! presentation (and each later one), without ingest.
 //!
@@ -28,7 +28,7 @@ use crate::auth::origin::publisher_origin_allowed;
 use crate::auth::{Admission, PublishRights, TokenRefusal, unix_now};
 use crate::config::Config;
 use crate::error_code::ErrorCode;
-use crate::ingest::session;
+use crate::ingest::websocket;
 use crate::media::DashSettings;
 use crate::metrics::Metrics;
 use crate::protocol::ServerMessage;
@@ -131,7 +131,7 @@ pub async fn publish(
         remote_addr: client_address(&facts, config.trust_forwarded),
         token: query.into_inner().token,
     };
-    actix_web::rt::spawn(session::run(Arc::clone(&state.ingest), stream, settings, admission, socket, messages));
+    actix_web::rt::spawn(websocket::run(Arc::clone(&state.ingest), stream, settings, admission, socket, messages));
     Ok(response)
 }
 

@@ -1,10 +1,12 @@
-//! ingest — the publisher's WebSocket session (`/ws/publish/{stream}`): the `start` handshake, then
-//! recorder bytes forwarded into the stream's bounded channel, then `stop` or a closed socket ends the
-//! presentation. Server events (`accepted`, `manifest_ready`, `ended`, `error`) go back on the socket.
+//! ingest — publishers' ways in. [`publish`] knows no transport: it admits a publisher, claims the
+//! stream, starts the pipeline and forwards media bytes into the stream's bounded channel until the
+//! input ends, then waits for the presentation's `ended` or `error`. Each transport feeds it:
+//! [`websocket`] (`/ws/publish/{stream}`: the `start` handshake, binary messages, `stop`).
 
 pub mod input;
 pub mod pipeline;
-pub mod session;
+pub mod publish;
+pub mod websocket;
 
 use crate::error_code::ErrorCode;
 use crate::media::recorder_format::FormatError;

@@ -1,42 +1,44 @@
-//! One publisher's WebSocket session, from the `start` message to the end of its input.
+//! One publisher's way from "its format is known" to "its presentation ended", whatever carries its
+//! bytes: the WebSocket ([`super::websocket`]) or any other transport implementing [`Transport`].
 //!
-//! How the input ends decides what happens to the presentation: `stop`, a limit, the idle timeout or a
-//! server shutdown finalise it (`Stop`); a lost connection leaves it waiting for the publisher to come
-//! back within the grace period (`Vanished`).
+//! [`run`] admits the publisher ([`Admission::admit`]; token rights are the caller's, checked before
+//! it), claims the stream (a new presentation, or the one whose publisher vanished), starts its
+//! pipeline, hands the connection to the packager, forwards media bytes within the limits, and waits
+//! for the presentation to end. How the input ends decides what happens to the presentation: `Stop`, a
+//! limit, the idle timeout (no media bytes) or a server shutdown finalise it; a lost publisher
+//! (`Gone`) leaves it waiting for the publisher to come back within the grace period.
 //!
 //! The publisher is told `accepted` only once the packager has taken its connection ([`Connection::new`]'s
-//! signal), and its input waits for the packager asynchronously ([`super::input`]); the session holds a
-//! registry task guard, so shutdown waits until it has told its publisher how the stream ended.
+//! signal), and its input waits for the packager asynchronously ([`super::input`]), so a transport is
+//! not read while the packager is behind; [`run`] holds a registry task guard, so shutdown waits until
+//! the publisher has been told how the stream ended.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
-use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, Session};
 use bytes::Bytes;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 
+use super::IngestError;
 use super::input::{Input, Pushed};
 use super::pipeline::{self, PackagerTiming};
-use super::IngestError;
 use crate::auth::Admission;
 use crate::error_code::ErrorCode;
 use crate::media::{self, Connection, DashSettings, InputEnd, RecorderFormat, files};
 use crate::metrics::Metrics;
-use crate::protocol::{ClientMessage, ServerMessage};
+use crate::protocol::ServerMessage;
 use crate::stream_id::StreamId;
 use crate::streams::registry::{Claim, ClaimError};
 use crate::streams::{EventCursor, Presentation, Registry};
-
-/// How long a publisher may take to send `start` after connecting.
-const START_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long a new publisher waits for the stream's previous presentation to finish (normally a few
 /// milliseconds after its `ended`: the packager thread's exit) before it is told the stream is busy.
 const PREVIOUS_PRESENTATION_WAIT: Duration = Duration::from_secs(10);
 
-/// What a publish session needs from the server.
+/// What a publish needs from the server, whatever the transport.
 pub struct IngestContext {
     pub registry: Arc<Registry>,
     pub metrics: Arc<Metrics>,
@@ -55,34 +57,82 @@ pub struct IngestContext {
     pub packager_read_delay: Duration,
 }
 
-/// Runs a publisher's session to its end. `settings` has everything but the presentation tag.
-pub async fn run(
-    context: Arc<IngestContext>,
-    stream: StreamId,
-    settings: DashSettings,
-    admission: Admission,
-    session: Session,
-    messages: AggregatedMessageStream,
-) {
-    // Shutdown waits for this session to tell its publisher how the stream ended.
-    let _running = context.registry.track_session(&stream);
-    let mut publisher = Publisher { context, stream, session, messages };
-    if let Err(Some(error)) = publisher.publish(settings, admission).await {
-        Metrics::add(&publisher.context.metrics.publishes_refused, 1);
-        log::info!("{error}");
-        publisher.close_with_error(error.code(), error.to_string()).await;
+/// What a publish is for: the stream, its format (already parsed from the transport's own handshake),
+/// and the checks and settings the route made.
+pub struct PublishRequest {
+    pub stream: StreamId,
+    pub format: RecorderFormat,
+    /// The MIME type as the publisher gave it (the admission webhook and a resume compare it).
+    pub mime_type: String,
+    /// The packager settings, all but the presentation tag.
+    pub settings: DashSettings,
+    pub admission: Admission,
+}
+
+/// The next thing a publisher's transport delivered.
+#[derive(Debug)]
+pub enum Incoming {
+    /// Media bytes, in order; only these reset the idle timer.
+    Bytes(Bytes),
+    /// The publisher is done: finalise.
+    Stop,
+    /// The connection is gone without a stop: the publisher vanished.
+    Gone,
+    /// The transport broke its protocol or a limit: tell the publisher, and finalise.
+    Refused(IngestError),
+}
+
+/// The transport is gone: nobody is left to tell.
+#[derive(Debug, Clone, Copy)]
+pub struct Gone;
+
+/// A publisher's connection, as [`run`] sees it.
+pub trait Transport {
+    /// Waits for the publisher's next input, answering anything transport-level (pings) itself.
+    /// Must be cancel-safe: it races the packager, the idle timer and shutdown. After the input has
+    /// ended it may stay pending forever.
+    fn next(&mut self) -> impl Future<Output = Incoming>;
+
+    /// Passes a server event (`accepted`, `manifest_ready`, `ended`) to the publisher.
+    fn send(&mut self, message: &ServerMessage) -> impl Future<Output = Result<(), Gone>>;
+}
+
+/// How a publish ended, for the transport to say its last word.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The presentation was finalised; `ended` was sent through [`Transport::send`].
+    Ended { duration_seconds: f64 },
+    /// Refused or failed: tell the publisher this code and sentence, then close.
+    Error { code: ErrorCode, message: String },
+    /// The publisher is gone (or left the stream for the reconnect grace): nobody to tell.
+    Gone,
+}
+
+/// Runs a publish to its end (see the module comment). Refusals are counted and logged here.
+pub async fn run(context: Arc<IngestContext>, request: PublishRequest, transport: &mut impl Transport) -> Outcome {
+    // Shutdown waits for this publish to tell its publisher how the stream ended.
+    let _running = context.registry.track_session(&request.stream);
+    let stream = request.stream.clone();
+    let mut publisher = Publisher { context, stream, transport };
+    match publisher.publish(request).await {
+        Ok(outcome) => outcome,
+        Err(None) => Outcome::Gone,
+        Err(Some(error)) => {
+            Metrics::add(&publisher.context.metrics.publishes_refused, 1);
+            log::info!("{error}");
+            Outcome::Error { code: error.code(), message: error.to_string() }
+        }
     }
 }
 
-struct Publisher {
+struct Publisher<'t, T> {
     context: Arc<IngestContext>,
     stream: StreamId,
-    session: Session,
-    messages: AggregatedMessageStream,
+    transport: &'t mut T,
 }
 
-/// `Err(None)`: the socket is gone, nobody to tell.
-type SessionResult<T> = Result<T, Option<IngestError>>;
+/// `Err(None)`: the transport is gone, nobody to tell.
+type PublishResult<T> = Result<T, Option<IngestError>>;
 
 /// Why the relay loop stopped taking input.
 enum Ending {
@@ -90,13 +140,15 @@ enum Ending {
     Finalising,
     /// The input ended because of a limit: tell the publisher, and finalise.
     Refused(IngestError),
-    /// The socket is gone.
+    /// The packager failed: tell the publisher this.
+    Failed { code: ErrorCode, message: String },
+    /// The transport is gone.
     Gone,
 }
 
-impl Publisher {
-    async fn publish(&mut self, settings: DashSettings, admission: Admission) -> SessionResult<()> {
-        let (format, mime_type) = self.await_start().await?;
+impl<T: Transport> Publisher<'_, T> {
+    async fn publish(&mut self, request: PublishRequest) -> PublishResult<Outcome> {
+        let PublishRequest { format, mime_type, settings, admission, .. } = request;
         // Before anything is claimed or written: a refused publisher changes nothing.
         admission.admit(&self.stream, &mime_type).await.map_err(|refused| {
             Some(IngestError::Refused { stream: self.stream.clone(), code: ErrorCode::Unauthorized, reason: refused.to_string() })
@@ -106,11 +158,11 @@ impl Publisher {
         let (presentation, mut input) = self.join(format, &mime_type, settings, recording_started).await?;
         Metrics::add(&self.context.metrics.publishes_accepted, 1);
         log::info!("stream {}: publishing {mime_type} (presentation {})", self.stream, presentation.id);
-        if let Err(gone) = self.send(&ServerMessage::accepted(&self.stream)).await {
+        if let Err(Gone) = self.transport.send(&ServerMessage::accepted(&self.stream)).await {
             // Dropping the input closes its channel: the packager takes that as a vanished publisher.
             drop(input);
             registry.publisher_left(&presentation);
-            return Err(gone);
+            return Err(None);
         }
         let mut cursor = EventCursor::publisher(presentation.id);
         match self.relay(&presentation, &mut input, &mut cursor).await {
@@ -119,6 +171,12 @@ impl Publisher {
                 input.finish(InputEnd::Vanished).await;
                 registry.publisher_left(&presentation);
                 Err(None)
+            }
+            Ending::Failed { code, message } => {
+                // Whatever is pending goes nowhere: the packager stopped reading.
+                input.finish(InputEnd::Vanished).await;
+                registry.publisher_left(&presentation);
+                Ok(Outcome::Error { code, message })
             }
             Ending::Refused(error) => {
                 input.finish(InputEnd::Stop).await;
@@ -142,7 +200,7 @@ impl Publisher {
         mime_type: &str,
         settings: DashSettings,
         recording_started: SystemTime,
-    ) -> SessionResult<(Presentation, Input)> {
+    ) -> PublishResult<(Presentation, Input)> {
         let registry = Arc::clone(&self.context.registry);
         // Subscribed before claiming, so the previous packager's exit can't be missed.
         let mut changes = registry.subscribe();
@@ -221,49 +279,7 @@ impl Publisher {
         error
     }
 
-    /// Waits for `start` and checks its mimeType.
-    async fn await_start(&mut self) -> SessionResult<(RecorderFormat, String)> {
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            let message = match tokio::time::timeout_at(deadline, self.messages.recv()).await {
-                Ok(message) => message,
-                Err(_) => return Err(Some(self.expected_start("nothing within 10 seconds"))),
-            };
-            match message {
-                Some(Ok(AggregatedMessage::Text(text))) => {
-                    return match ClientMessage::parse(&text) {
-                        Ok(ClientMessage::Start { mime_type }) => RecorderFormat::parse(&mime_type)
-                            .map(|format| (format, mime_type))
-                            .map_err(|source| Some(IngestError::UnsupportedFormat { stream: self.stream.clone(), source })),
-                        Ok(ClientMessage::Stop) => Err(Some(self.expected_start("a stop message"))),
-                        Err(detail) => Err(Some(IngestError::BadMessage { stream: self.stream.clone(), detail })),
-                    };
-                }
-                Some(Ok(AggregatedMessage::Binary(bytes))) => {
-                    return Err(Some(self.expected_start(&format!("{} bytes of binary data", bytes.len()))));
-                }
-                Some(Ok(AggregatedMessage::Ping(bytes))) => self.session.pong(&bytes).await.map_err(|_| None)?,
-                Some(Ok(AggregatedMessage::Pong(_))) => {}
-                Some(Ok(AggregatedMessage::Close(_))) | None => return Err(None),
-                Some(Err(e)) => return Err(Some(self.protocol_error(e))),
-            }
-        }
-    }
-
-    fn expected_start(&self, got: &str) -> IngestError {
-        IngestError::ExpectedStart { stream: self.stream.clone(), got: got.to_string() }
-    }
-
-    fn protocol_error(&self, error: actix_ws::ProtocolError) -> IngestError {
-        match error {
-            actix_ws::ProtocolError::Overflow => {
-                IngestError::MessageTooLarge { stream: self.stream.clone(), limit: self.context.max_message_bytes }
-            }
-            other => IngestError::BadMessage { stream: self.stream.clone(), detail: format!("WebSocket error: {other}") },
-        }
-    }
-
-    /// Forwards recorder bytes to the packager, and its events to the publisher, until the input ends.
+    /// Forwards media bytes to the packager, and its events to the publisher, until the input ends.
     async fn relay(&mut self, presentation: &Presentation, input: &mut Input, cursor: &mut EventCursor) -> Ending {
         let registry = Arc::clone(&self.context.registry);
         let mut changes = registry.subscribe();
@@ -276,36 +292,22 @@ impl Publisher {
                 idle_deadline = Instant::now() + idle;
             }
             tokio::select! {
-                // Not read while pushed back: TCP pushes back on the publisher.
-                message = self.messages.recv(), if !input.is_pushed_back() => {
-                    match message {
-                        Some(Ok(AggregatedMessage::Binary(bytes))) => {
-                            // Only media bytes count: pings and text would hold a stream slot for free.
-                            idle_deadline = Instant::now() + idle;
-                            if let Some(ending) = self.take_bytes(presentation, input, bytes) {
-                                return ending;
-                            }
+                // Not read while pushed back: the transport pushes back on the publisher.
+                incoming = self.transport.next(), if !input.is_pushed_back() => match incoming {
+                    Incoming::Bytes(bytes) => {
+                        // Only media bytes count: pings and control messages would hold a stream slot for free.
+                        idle_deadline = Instant::now() + idle;
+                        if let Some(ending) = self.take_bytes(presentation, input, bytes) {
+                            return ending;
                         }
-                        Some(Ok(AggregatedMessage::Text(text))) => match ClientMessage::parse(&text) {
-                            Ok(ClientMessage::Stop) => {
-                                log::info!("stream {}: publisher sent stop", self.stream);
-                                return Ending::Finalising;
-                            }
-                            Ok(ClientMessage::Start { .. }) => log::warn!("stream {}: ignoring a second start message", self.stream),
-                            Err(detail) => log::warn!("stream {}: ignoring a bad message: {detail}", self.stream),
-                        },
-                        Some(Ok(AggregatedMessage::Ping(bytes))) => {
-                            if self.session.pong(&bytes).await.is_err() {
-                                return Ending::Gone;
-                            }
-                        }
-                        Some(Ok(AggregatedMessage::Pong(_))) => {}
-                        Some(Ok(AggregatedMessage::Close(_))) | None => return Ending::Gone,
-                        // The connection broke (reset, EOF mid-frame): the publisher vanished.
-                        Some(Err(actix_ws::ProtocolError::Io(_))) => return Ending::Gone,
-                        Some(Err(e)) => return Ending::Refused(self.protocol_error(e)),
                     }
-                }
+                    Incoming::Stop => {
+                        log::info!("stream {}: publisher sent stop", self.stream);
+                        return Ending::Finalising;
+                    }
+                    Incoming::Gone => return Ending::Gone,
+                    Incoming::Refused(error) => return Ending::Refused(error),
+                },
                 () = input.room(), if input.is_pushed_back() => {}
                 change = changes.recv() => match change {
                     Ok(id) if id != self.stream => continue,
@@ -314,10 +316,9 @@ impl Publisher {
                         let status = registry.status(&self.stream);
                         for message in status.map(|s| cursor.due(&self.stream, &s)).unwrap_or_default() {
                             if let ServerMessage::Error { code, message } = message {
-                                self.close_with_error(code, message).await;
-                                return Ending::Gone;
+                                return Ending::Failed { code, message };
                             }
-                            if self.send(&message).await.is_err() {
+                            if self.transport.send(&message).await.is_err() {
                                 return Ending::Gone;
                             }
                         }
@@ -336,7 +337,7 @@ impl Publisher {
         }
     }
 
-    /// Counts a recorder message and queues it for the packager; says how the input ends if it must.
+    /// Counts media bytes and queues them for the packager; says how the input ends if it must.
     fn take_bytes(&mut self, presentation: &Presentation, input: &mut Input, bytes: Bytes) -> Option<Ending> {
         let metrics = &self.context.metrics;
         Metrics::add(&metrics.ingest_messages, 1);
@@ -351,35 +352,32 @@ impl Publisher {
         })
     }
 
-    /// After the input stopped: waits (bounded) for the presentation to end, passes on its messages,
-    /// then closes the socket.
-    async fn await_end(&mut self, presentation: &Presentation, cursor: &mut EventCursor) -> SessionResult<()> {
+    /// After the input stopped: waits (bounded) for the presentation to end and passes on its messages.
+    async fn await_end(&mut self, presentation: &Presentation, cursor: &mut EventCursor) -> PublishResult<Outcome> {
         let registry = Arc::clone(&self.context.registry);
         let mut changes = registry.subscribe();
         let deadline = Instant::now() + self.context.finalise_timeout;
         loop {
             if let Some(status) = registry.status(&self.stream) {
                 for message in cursor.due(&self.stream, &status) {
-                    if let ServerMessage::Error { code, message } = message {
-                        self.close_with_error(code, message).await;
-                        return Ok(());
+                    match message {
+                        ServerMessage::Error { code, message } => return Ok(Outcome::Error { code, message }),
+                        ServerMessage::Ended { duration_seconds } => {
+                            self.transport.send(&message).await.map_err(|Gone| None)?;
+                            return Ok(Outcome::Ended { duration_seconds });
+                        }
+                        message => self.transport.send(&message).await.map_err(|Gone| None)?,
                     }
-                    self.send(&message).await?;
                 }
-            }
-            if cursor.finished() {
-                let _ = self.session.clone().close(Some(CloseCode::Normal.into())).await;
-                return Ok(());
             }
             tokio::select! {
                 change = changes.recv() => if let Err(RecvError::Closed) = change { return Err(None) },
-                message = self.messages.recv() => match message {
-                    Some(Ok(AggregatedMessage::Close(_))) | None => return Err(None),
-                    Some(Ok(AggregatedMessage::Ping(bytes))) => self.session.pong(&bytes).await.map_err(|_| None)?,
-                    Some(Ok(AggregatedMessage::Binary(bytes))) => {
+                incoming = self.transport.next() => match incoming {
+                    Incoming::Gone => return Err(None),
+                    Incoming::Bytes(bytes) => {
                         log::warn!("stream {}: ignoring {} bytes sent after the input ended", self.stream, bytes.len());
                     }
-                    _ => {}
+                    Incoming::Stop | Incoming::Refused(_) => {}
                 },
                 _ = tokio::time::sleep_until(deadline) => {
                     let reason = "finalising the presentation took too long".to_string();
@@ -387,22 +385,5 @@ impl Publisher {
                 }
             }
         }
-    }
-
-    async fn send(&mut self, message: &ServerMessage) -> SessionResult<()> {
-        self.session.text(message.to_json()).await.map_err(|_| None)
-    }
-
-    /// Sends `{"type":"error",...}` then a close frame.
-    async fn close_with_error(&mut self, code: ErrorCode, message: String) {
-        let _ = self.session.text(ServerMessage::Error { code, message }.to_json()).await;
-        let close_code = match code {
-            ErrorCode::TooLarge => CloseCode::Size,
-            ErrorCode::Internal => CloseCode::Error,
-            ErrorCode::UnsupportedMedia => CloseCode::Unsupported,
-            _ => CloseCode::Policy,
-        };
-        let reason = CloseReason { code: close_code, description: Some(code.as_str().to_string()) };
-        let _ = self.session.clone().close(Some(reason)).await;
     }
 }
