@@ -23,6 +23,10 @@ fn noise(len: usize, seed: u32) -> Vec<u8> {
         .collect()
 }
 
+/// How soon a publisher must hear about bad data: seconds, not the idle timeout or the end of the
+/// stream that a demuxer swallowing garbage would take; generous, because CI machines are busy.
+const PROMPTLY: Duration = Duration::from_secs(5);
+
 fn error_after(publisher: &mut Client, sent_at: Instant, code: &str) -> (String, Duration) {
     let error = publisher.expect("error", WAIT);
     let took = sent_at.elapsed();
@@ -37,7 +41,7 @@ fn state_of(server: &Server, stream: &str) -> String {
 }
 
 #[test]
-fn random_bytes_are_invalid_data_within_a_second_and_other_streams_carry_on() {
+fn random_bytes_are_invalid_data_promptly_and_other_streams_carry_on() {
     let server = Server::start(&[]);
     let mut healthy = Client::publish(&server, "healthy");
     healthy.start("video/x-matroska;codecs=avc1,opus");
@@ -52,7 +56,7 @@ fn random_bytes_are_invalid_data_within_a_second_and_other_streams_carry_on() {
         let sent_at = Instant::now();
         publisher.send_bytes(&noise(64 * 1024, 7));
         let (message, took) = error_after(&mut publisher, sent_at, "invalid_data");
-        assert!(took < Duration::from_secs(1), "{stream}: told after {took:?}");
+        assert!(took < PROMPTLY, "{stream}: told after {took:?}");
         assert!(message.contains(stream) && message.contains("not a readable"), "{message}");
         assert_eq!(state_of(&server, stream), "failed");
         assert_eq!(server.get(&format!("/dash/{stream}/manifest.mpd")).status(), 404, "never served as live");
@@ -75,7 +79,7 @@ fn a_truncated_header_is_invalid_data() {
     let sent_at = Instant::now();
     publisher.stop();
     let (message, took) = error_after(&mut publisher, sent_at, "invalid_data");
-    assert!(took < Duration::from_secs(1), "told after {took:?}");
+    assert!(took < PROMPTLY, "told after {took:?}");
     assert!(message.contains("stream cut:") && message.contains("ended before the recording's first frame"), "{message}");
     assert_eq!(state_of(&server, "cut"), "failed");
 }
@@ -99,7 +103,7 @@ fn a_valid_start_then_garbage_is_invalid_data_and_the_start_is_kept() {
     }
     let (message, took) = error_after(&mut publisher, sent_at, "invalid_data");
     assert!(message.contains("unreadable") && message.contains("kept"), "{message}");
-    assert!(took < Duration::from_secs(3), "told after {took:?}");
+    assert!(took < PROMPTLY, "told after {took:?}");
     viewer.expect("manifest_ready", WAIT);
     viewer.expect("error", WAIT);
 
@@ -127,7 +131,7 @@ fn an_unsupported_codec_inside_a_supported_container_is_unsupported_media() {
     publisher.send_bytes(&std::fs::read(fixture("pcm.webm")).unwrap());
     let (message, took) = error_after(&mut publisher, sent_at, "unsupported_media");
     assert!(message.contains("pcm_f32le") && message.contains("Opus"), "{message}");
-    assert!(took < Duration::from_secs(1), "told after {took:?}");
+    assert!(took < PROMPTLY, "told after {took:?}");
     assert_eq!(state_of(&server, "pcm"), "failed");
 }
 
@@ -156,6 +160,6 @@ fn the_demuxers_own_reason_reaches_the_publisher() {
     let sent_at = Instant::now();
     publisher.send_bytes(&data);
     let (message, took) = error_after(&mut publisher, sent_at, "invalid_data");
-    assert!(took < Duration::from_secs(1), "told after {took:?}");
+    assert!(took < PROMPTLY, "told after {took:?}");
     assert!(message.contains("(Invalid data found when processing input)"), "FFmpeg says why: {message}");
 }

@@ -64,7 +64,8 @@ fn the_next_segment_waits_instead_of_404_and_a_far_one_is_404_in_bounded_time() 
     // Once the stream has ended nothing waits: a missing segment is a 404 at once.
     let asked = Instant::now();
     assert_eq!(server.get(&format!("/dash/next/{far_name}")).status(), 404);
-    assert!(asked.elapsed() < Duration::from_millis(500));
+    // A wait would take a segment and a second (3 s here).
+    assert!(asked.elapsed() < Duration::from_secs(2), "{:?}", asked.elapsed());
 }
 
 #[test]

@@ -33,7 +33,8 @@ fn stop_with(signal: &str) {
     let status = server.signal_and_wait(signal, Duration::from_secs(10)).expect("the server exits");
     let took = signalled.elapsed();
     assert!(status.success(), "exit status {status:?}\n{}", server.log());
-    assert!(took < Duration::from_millis(2500), "took {took:?} to stop");
+    // Well under the reconnect grace the vanished publisher would otherwise be waited for.
+    assert!(took < Duration::from_secs(6), "took {took:?} to stop");
 
     live.expect("ended", WAIT);
     for stream in ["live", "gone"] {
@@ -59,5 +60,5 @@ fn an_idle_server_stops_at_once() {
     let signalled = Instant::now();
     let status = server.signal_and_wait("SIGTERM", Duration::from_secs(10)).expect("the server exits");
     assert!(status.success());
-    assert!(signalled.elapsed() < Duration::from_secs(2), "{:?}", signalled.elapsed());
+    assert!(signalled.elapsed() < Duration::from_secs(5), "{:?}", signalled.elapsed());
 }
