@@ -100,4 +100,13 @@ fn dash_files_have_cors_and_unknown_names_are_404() {
         assert_eq!(server.get(&format!("/dash/cors/{name}")).status(), 404, "{name}");
     }
     assert_eq!(server.get("/dash/nobody/manifest.mpd").status(), 404);
+    for shape in ["/dash/cors", "/dash/cors/", "/dash//manifest.mpd", "/dash/cors/sub/manifest.mpd"] {
+        let response = server.get(shape);
+        assert_eq!(response.status(), 404, "{shape}");
+        assert_eq!(response.header("cache-control"), Some("no-store"), "{shape}");
+    }
+    let put = ureq::put(&server.url("/dash/cors/manifest.mpd")).send_string("x");
+    let Err(ureq::Error::Status(405, response)) = put else { panic!("PUT on a stream file: {put:?}") };
+    assert_eq!(response.header("allow"), Some("GET, HEAD"));
+    assert!(server.get("/dash/cors/manifest.mpd").into_string().unwrap().contains("type=\"static\""), "still there");
 }

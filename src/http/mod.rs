@@ -49,9 +49,10 @@ pub struct AppState {
 
 /// Registers every route of the contract.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    // Media files first: actix-web tries routes in order and matches each pattern with a
-    // placeholder by a regex, so the route that takes almost every request must not pay for the others.
-    cfg.route("/dash/{stream}/{file}", get_or_head().to(dash::file))
+    // Media files first, under a static prefix: actix-web tries routes in order and matches each
+    // pattern with a placeholder by a regex, so the route that takes almost every request neither pays
+    // for the others nor for a regex of its own (`dash::file` splits the path).
+    cfg.service(web::scope("/dash").default_service(web::to(dash::file)))
         .route("/", get_or_head().to(pages::publisher))
         .route("/watch/{stream}", get_or_head().to(pages::viewer))
         .route("/assets/{file}", get_or_head().to(pages::asset))
