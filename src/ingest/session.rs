@@ -235,7 +235,7 @@ impl Publisher {
                         Ok(ClientMessage::Start { mime_type }) => RecorderFormat::parse(&mime_type)
                             .map(|format| (format, mime_type))
                             .map_err(|source| Some(IngestError::UnsupportedFormat { stream: self.stream.clone(), source })),
-                        Ok(ClientMessage::Stop) => Err(Some(self.expected_start("a stop message"))),
+                        Ok(other) => Err(Some(self.expected_start(other.describe()))),
                         Err(detail) => Err(Some(IngestError::BadMessage { stream: self.stream.clone(), detail })),
                     };
                 }
@@ -292,6 +292,7 @@ impl Publisher {
                                 return Ending::Finalising;
                             }
                             Ok(ClientMessage::Start { .. }) => log::warn!("stream {}: ignoring a second start message", self.stream),
+                            Ok(ClientMessage::Thumbnail { data }) => crate::streams::thumbnails::receive(&registry, presentation, &data),
                             Err(detail) => log::warn!("stream {}: ignoring a bad message: {detail}", self.stream),
                         },
                         Some(Ok(AggregatedMessage::Ping(bytes))) => {

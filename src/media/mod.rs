@@ -20,6 +20,7 @@ mod ffi;
 pub mod leftovers;
 mod packager;
 pub mod recorder_format;
+pub mod recording;
 pub mod timestamps;
 
 use std::path::PathBuf;
