@@ -44,6 +44,8 @@ function setState(name, text, isError = false) {
   $('status').textContent = text;
   $('status').dataset.state = name;
   $('status').classList.toggle('error', isError);
+  // Only while live: without a publisher, or after the end, there is no live edge to go to.
+  if (name !== 'live') $('live-edge').hidden = true;
 }
 
 /** The state line for a live stream: live, or waiting for a publisher who lost their connection. */
@@ -103,7 +105,6 @@ function connect() {
     } else if (message.type === 'ended') {
       state.ended = true;
       setState('ended', `${stream} ended after ${message.durationSeconds.toFixed(1)} s. You are watching the recording.`);
-      $('live-edge').hidden = true;
       poll();
     } else if (message.type === 'error') {
       state.lastError = message;
@@ -180,7 +181,7 @@ function showLatency() {
   state.behind = state.latency !== null && Number.isFinite(target) && target > 0
     && state.latency > Math.max(BEHIND_FACTOR * target, target + BEHIND_MIN_SECONDS);
   const wasHidden = $('live-edge').hidden;
-  $('live-edge').hidden = !state.behind || state.ended;
+  $('live-edge').hidden = !state.behind || state.state !== 'live';
   // Keep keyboard focus somewhere useful when the focused button disappears.
   if (!wasHidden && $('live-edge').hidden && document.activeElement === $('live-edge')) $('unmute').focus();
 }

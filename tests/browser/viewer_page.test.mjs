@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { browserAndServer as setUp } from './lib/server.mjs';
 import { goLive, waitInPage, waitForPlaybackProgress, statusText } from './lib/pages.mjs';
+import { publishFixture } from './lib/publisher.mjs';
 
 /** The viewer page's target latency (seconds) and what it shows. */
 const latencyFacts = () => ({
@@ -168,4 +169,20 @@ test('viewer page on a phone: one column, no horizontal scrolling', async (t) =>
   assert.ok(layout.unmute.top >= layout.video.bottom && layout.status.top >= layout.unmute.bottom, 'stacked in one column');
   await viewer.screenshot({ path: 'target/screenshots/viewer-phone.png', fullPage: true });
   await publisher.click('#stop');
+});
+
+test('viewer page says "reconnecting" while the publisher is away, then "ended"', async (t) => {
+  const { browser, server } = await setUp(t, ['--reconnect-grace', '6']);
+  const { page: publisher } = await publishFixture(browser, server, 'flaky', { seconds: 30 });
+  const viewer = await browser.newPage();
+  await viewer.goto(`${server.url}/watch/flaky`);
+  await waitInPage(viewer, () => window.livedash.state === 'live', null, { what: 'live' });
+  // The publisher's connection drops (its tab closes): the stream waits for it to come back.
+  await publisher.close();
+  await waitInPage(viewer, () => window.livedash.state === 'reconnecting', null, { what: 'reconnecting' });
+  assert.equal(await statusText(viewer), "flaky's publisher lost their connection; waiting for them to come back…");
+  assert.equal(await viewer.isVisible('#live-edge'), false, 'no "Go to live" while there is no live edge');
+  await viewer.screenshot({ path: 'target/screenshots/viewer-reconnecting.png' });
+  // Nobody came back within the grace period: the recording is what is left.
+  await waitInPage(viewer, () => window.livedash.state === 'ended', null, { what: 'ended after the grace period' });
 });
