@@ -214,7 +214,8 @@ impl Drop for ViewerCount {
 async fn follow(
     state: Arc<AppState>,
     stream: StreamId,
-    _slot: (ViewerSlot, WatchingSocket),
+    // Held while the socket is open: its slot, and its place in the stream's viewer count.
+    _held: (ViewerSlot, WatchingSocket),
     mut socket: Session,
     mut messages: actix_ws::AggregatedMessageStream,
 ) {
