@@ -64,8 +64,9 @@ function loadHlsJs() {
 
 /**
  * Starts playing `manifestUrl` (the MPD; HLS players take `master.m3u8` beside it) in `video`. Resolves
- * to a player with `name`, `reset()`, `isReady()`, `getCurrentLiveLatency()` and `errors` (fatal errors
- * seen); rejects with the server's sentence when the stream has no HLS (VP8).
+ * to a player with `name`, `reset()`, `isReady()`, `getCurrentLiveLatency()`, `targetLatency()` (seconds
+ * behind live it aims at, NaN if unknown), `goToLive()` (jump to its live target) and `errors` (fatal
+ * errors seen); rejects with the server's sentence when the stream has no HLS (VP8).
  */
 export async function startPlayer(video, manifestUrl, { onEvent } = {}) {
   const absoluteManifest = new URL(manifestUrl, location.href);
@@ -122,6 +123,8 @@ async function startDash(video, absoluteManifest, onEvent) {
   }
   player.initialize(video, absoluteManifest.href, true);
   player.name = 'dash.js';
+  player.targetLatency = () => player.getTargetLiveDelay();
+  player.goToLive = () => { player.seekToOriginalLive(); video.play().catch(() => {}); };
   player.errors = [];
   player.on(dashjs.MediaPlayer.events.ERROR, (event) => {
     player.errors.push(event.error);
@@ -147,6 +150,11 @@ async function startHlsJs(video, master, onEvent) {
     reset: () => hls.destroy(),
     isReady: () => hls.media !== null && hls.levels.length > 0,
     getCurrentLiveLatency: () => hls.latency,
+    targetLatency: () => hls.targetLatency ?? NaN,
+    goToLive: () => {
+      if (Number.isFinite(hls.liveSyncPosition)) video.currentTime = hls.liveSyncPosition;
+      video.play().catch(() => {});
+    },
   };
   hls.on(Hls.Events.ERROR, (_, data) => {
     if (data.fatal) player.errors.push(`${data.type}: ${data.details}`);
@@ -167,6 +175,11 @@ function startNative(video, master, onEvent) {
     reset: () => { video.removeAttribute('src'); video.load(); },
     isReady: () => video.readyState > 0,
     getCurrentLiveLatency: () => NaN,
+    targetLatency: () => NaN,
+    goToLive: () => {
+      if (video.seekable.length) video.currentTime = video.seekable.end(video.seekable.length - 1);
+      video.play().catch(() => {});
+    },
   };
   video.onwaiting = () => onEvent?.('BUFFER_EMPTY');
   video.onerror = () => player.errors.push(video.error?.message || 'media error');

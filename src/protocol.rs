@@ -1,6 +1,7 @@
 //! The WebSocket messages of the interface contract, exactly as they appear on the wire.
 //!
-//! Client → server (publishers only): `start` (first), then binary chunks, then `stop`.
+//! Client → server (publishers only): `start` (first), then binary chunks, then `stop`; `thumbnail`
+//! at any time after `start`.
 //! Server → client: `accepted` (publishers), `manifest_ready`, `ended`, `error` (then a close frame).
 
 use serde::{Deserialize, Serialize};
@@ -19,14 +20,25 @@ pub enum ClientMessage {
     },
     /// The publisher is done: finalise the presentation.
     Stop,
+    /// A picture of the stream for lists: base64 of a JPEG (see [`crate::streams::thumbnails`]).
+    Thumbnail { data: String },
 }
 
 impl ClientMessage {
+    /// What the message is, for a sentence about one that came at the wrong time.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            ClientMessage::Start { .. } => "a start message",
+            ClientMessage::Stop => "a stop message",
+            ClientMessage::Thumbnail { .. } => "a thumbnail message",
+        }
+    }
+
     /// Parses a text message, with an error a person can act on.
     pub fn parse(text: &str) -> Result<ClientMessage, String> {
         serde_json::from_str(text).map_err(|e| {
             format!(
-                "could not read the message {:?} ({e}); send {{\"type\":\"start\",\"mimeType\":\"...\"}} or {{\"type\":\"stop\"}}",
+                "could not read the message {:?} ({e}); send {{\"type\":\"start\",\"mimeType\":\"...\"}}, {{\"type\":\"stop\"}} or {{\"type\":\"thumbnail\",\"data\":\"<base64 JPEG>\"}}",
                 truncate(text, 80)
             )
         })
@@ -99,6 +111,10 @@ mod tests {
             Ok(ClientMessage::Start { mime_type: "video/webm;codecs=vp8,opus".into() })
         );
         assert_eq!(ClientMessage::parse(r#"{"type":"stop"}"#), Ok(ClientMessage::Stop));
+        assert_eq!(
+            ClientMessage::parse(r#"{"type":"thumbnail","data":"/9j/"}"#),
+            Ok(ClientMessage::Thumbnail { data: "/9j/".into() })
+        );
         let err = ClientMessage::parse(r#"{"type":"begin"}"#).unwrap_err();
         assert!(err.contains("begin") && err.contains("\"start\""), "{err}");
         assert!(ClientMessage::parse("not json").is_err());

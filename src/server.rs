@@ -76,7 +76,18 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
     let publisher_page = http::pages::render_publisher_page(&config);
     let viewer_slots = http::sockets::ViewerSlots::new(config.max_viewers, config.max_viewers_per_address);
     let access_log = config.access_log;
-    let state = web::Data::new(AppState { config, registry: Arc::clone(&registry), metrics, ingest, publisher_page, viewer_slots, hls: Default::default() });
+    let audience = http::audience::Audience::new(config.segment_duration);
+    let state = web::Data::new(AppState {
+        config,
+        registry: Arc::clone(&registry),
+        metrics,
+        ingest,
+        publisher_page,
+        viewer_slots,
+        hls: Default::default(),
+        audience,
+        recordings: Default::default(),
+    });
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())

@@ -12,6 +12,10 @@
 //! carry a per-presentation tag), so they are `immutable`; manifests are true for about a second; a
 //! 404 is `no-store`, since the file may exist a moment later.
 //!
+//! Besides the muxer's files, a stream folder's URL space has `thumbnail.jpg` ([`super::thumbnail`])
+//! and `recording.mp4` / `recording.webm` ([`super::recording`]). Every `GET` of a media segment counts
+//! its client as watching ([`super::audience`]).
+//!
 //! While a stream is live, a segment at its live edge that is not finished yet is not a 404: a request
 //! for it waits (about one segment duration at most) for the muxer to start it, then streams it as it
 //! is written, from the one shared copy ([`crate::delivery::live`]); far-off numbers and other
@@ -36,6 +40,7 @@ use crate::delivery::range::{self, ByteRange};
 use crate::delivery::{body, open_no_follow};
 use crate::media::TrackKind;
 use crate::media::files::DashFile;
+use crate::media::recording::RecordingFormat;
 use crate::metrics::Metrics;
 use crate::stream_id::StreamId;
 
@@ -75,13 +80,21 @@ pub async fn file(request: HttpRequest, state: web::Data<AppState>) -> HttpRespo
         Err(e) => return text(StatusCode::BAD_REQUEST, format!("{e}\n")),
     };
     let Some(kind) = DashFile::parse(&name) else {
-        return not_found(&stream, &name);
+        // Not a muxer file: one of the few livedash makes itself, or nothing.
+        return match name.as_str() {
+            "thumbnail.jpg" => super::thumbnail::serve(&state, &stream),
+            "recording.mp4" => super::recording::serve(&request, &state, &stream, RecordingFormat::Mp4).await,
+            "recording.webm" => super::recording::serve(&request, &state, &stream, RecordingFormat::Webm).await,
+            _ => not_found(&stream, &name),
+        };
     };
     if kind == DashFile::Playlist {
         return super::hls::playlist(&request, &state, &stream, &name).await;
     }
     if matches!(kind, DashFile::Media { .. }) && request.method() == Method::GET {
         Metrics::add(&state.metrics.segment_requests, 1);
+        let client = super::audience::client_of(&request, state.config.trust_forwarded);
+        state.audience.segment_fetched(&stream, client, Instant::now());
     }
     let path = state.registry.stream_dir(&stream).join(&name);
     let request = Request { http: &request, state: &state, stream, name, kind, path };

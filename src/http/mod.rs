@@ -1,19 +1,23 @@
 //! http — everything actix-web serves, on one port:
-//! pages ([`pages`]: `/`, `/watch/{stream}`, `/assets/...`), the WebSockets ([`sockets`]:
+//! pages ([`pages`]: `/`, `/watch/{stream}`, `/streams`, `/assets/...`), the WebSockets ([`sockets`]:
 //! `/ws/publish/{stream}`, `/ws/watch/{stream}`), the DASH/HLS files ([`dash`]: `/dash/{stream}/{file}`,
-//! its playlists rendered by [`hls`])
-//! and the small API ([`api`]: `/time`, `/healthz`, `/metrics`, `/api/streams`). Every route answers
+//! its playlists rendered by [`hls`], the publisher's [`thumbnail`] and the [`recording`] as one file)
+//! and the small API ([`api`]: `/time`, `/healthz`, `/metrics`, `/api/streams[/{stream}]`, with each
+//! stream's [`audience`]). Every route answers
 //! `HEAD` as it answers `GET` (CDNs, players and health checkers send it). Any origin may GET: every
 //! response says `Access-Control-Allow-Origin: *`, whether or not the request had an `Origin`, and
 //! never `Vary: Origin`, so one cached copy serves every site that embeds the player; `Date` is
 //! exposed for players' clock sync.
 
 pub mod api;
+pub mod audience;
 pub mod dash;
 pub mod hls;
 mod hls_source;
 pub mod pages;
+pub mod recording;
 pub mod sockets;
+pub mod thumbnail;
 
 use std::sync::Arc;
 
@@ -45,6 +49,10 @@ pub struct AppState {
     pub viewer_slots: Arc<sockets::ViewerSlots>,
     /// The streams' HLS playlists, followed from their folders.
     pub hls: hls::HlsStreams,
+    /// Who is watching which stream (viewer sockets and HTTP players).
+    pub audience: Arc<audience::Audience>,
+    /// Recordings being made into one file for download.
+    pub recordings: recording::Recordings,
 }
 
 /// Registers every route of the contract.
@@ -55,13 +63,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::scope("/dash").default_service(web::to(dash::file)))
         .route("/", get_or_head().to(pages::publisher))
         .route("/watch/{stream}", get_or_head().to(pages::viewer))
+        .route("/streams", get_or_head().to(pages::stream_list))
         .route("/assets/{file}", get_or_head().to(pages::asset))
         .route("/ws/publish/{stream}", get_or_head().to(sockets::publish))
         .route("/ws/watch/{stream}", get_or_head().to(sockets::watch))
         .route("/time", get_or_head().to(api::time))
         .route("/healthz", get_or_head().to(api::healthz))
         .route("/metrics", get_or_head().to(api::metrics))
-        .route("/api/streams", get_or_head().to(api::streams));
+        .route("/api/streams", get_or_head().to(api::streams))
+        .route("/api/streams/{stream}", get_or_head().to(api::stream));
 }
 
 /// A route for `GET` and `HEAD` (actix-web sends no body for `HEAD`, headers as for `GET`).

@@ -1,5 +1,6 @@
 //! The pages and their assets, embedded in the binary (dash.js and hls.js included: no CDN, no files beside the
-//! binary). `GET /` is the publisher page, `GET /watch/{stream}` the viewer page.
+//! binary). `GET /` is the publisher page, `GET /watch/{stream}` the viewer page, `GET /streams` the list
+//! of live streams and recent recordings.
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -18,6 +19,7 @@ const ASSETS: &[Asset] = &[
     Asset { name: "publish.js", content_type: "text/javascript; charset=utf-8", body: include_bytes!("../../assets/publish.js") },
     Asset { name: "uplink.js", content_type: "text/javascript; charset=utf-8", body: include_bytes!("../../assets/uplink.js") },
     Asset { name: "watch.js", content_type: "text/javascript; charset=utf-8", body: include_bytes!("../../assets/watch.js") },
+    Asset { name: "streams.js", content_type: "text/javascript; charset=utf-8", body: include_bytes!("../../assets/streams.js") },
     Asset { name: "player.js", content_type: "text/javascript; charset=utf-8", body: include_bytes!("../../assets/player.js") },
     Asset { name: "style.css", content_type: "text/css; charset=utf-8", body: include_bytes!("../../assets/style.css") },
     Asset {
@@ -30,6 +32,7 @@ const ASSETS: &[Asset] = &[
 
 const PUBLISHER_PAGE: &str = include_str!("../../assets/index.html");
 const VIEWER_PAGE: &str = include_str!("../../assets/watch.html");
+const STREAM_LIST_PAGE: &str = include_str!("../../assets/streams.html");
 
 /// Assets change only with the binary, so the version and size make a good validator.
 fn etag(asset: &Asset) -> String {
@@ -68,6 +71,11 @@ pub async fn viewer(stream: web::Path<String>) -> HttpResponse {
         Ok(_) => html(VIEWER_PAGE),
         Err(e) => HttpResponse::BadRequest().content_type("text/plain; charset=utf-8").body(e.to_string()),
     }
+}
+
+/// `GET /streams`: live streams and recent recordings (the page reads `/api/streams`).
+pub async fn stream_list() -> HttpResponse {
+    html(STREAM_LIST_PAGE)
 }
 
 fn html(page: &'static str) -> HttpResponse {

@@ -34,6 +34,7 @@ use crate::metrics::Metrics;
 use crate::protocol::ServerMessage;
 use crate::stream_id::StreamId;
 use crate::streams::EventCursor;
+use super::audience::WatchingSocket;
 pub use viewer_slots::{SlotRefused, ViewerSlot, ViewerSlots};
 
 /// Viewers send nothing but pings and close frames.
@@ -188,7 +189,8 @@ pub async fn watch(
     };
     let (response, socket, messages) = handshake(&request, body)?;
     let messages = messages.max_frame_size(VIEWER_MAX_FRAME).aggregate_continuations();
-    actix_web::rt::spawn(follow(state.into_inner(), stream, slot, socket, messages));
+    let watching = state.audience.socket_opened(&stream, address);
+    actix_web::rt::spawn(follow(state.into_inner(), stream, (slot, watching), socket, messages));
     Ok(response)
 }
 
@@ -212,7 +214,8 @@ impl Drop for ViewerCount {
 async fn follow(
     state: Arc<AppState>,
     stream: StreamId,
-    _slot: ViewerSlot,
+    // Held while the socket is open: its slot, and its place in the stream's viewer count.
+    _held: (ViewerSlot, WatchingSocket),
     mut socket: Session,
     mut messages: actix_ws::AggregatedMessageStream,
 ) {

@@ -80,6 +80,8 @@ pub enum Incoming {
     Gone,
     /// The transport broke its protocol or a limit: tell the publisher, and finalise.
     Refused(IngestError),
+    /// A preview picture from the publisher (base64 JPEG), kept for the stream list; not media.
+    Thumbnail(String),
 }
 
 /// The transport is gone: nobody is left to tell.
@@ -307,6 +309,7 @@ impl<T: Transport> Publisher<'_, T> {
                     }
                     Incoming::Gone => return Ending::Gone,
                     Incoming::Refused(error) => return Ending::Refused(error),
+                    Incoming::Thumbnail(data) => crate::streams::thumbnails::receive(&registry, presentation, &data),
                 },
                 () = input.room(), if input.is_pushed_back() => {}
                 change = changes.recv() => match change {
@@ -377,7 +380,7 @@ impl<T: Transport> Publisher<'_, T> {
                     Incoming::Bytes(bytes) => {
                         log::warn!("stream {}: ignoring {} bytes sent after the input ended", self.stream, bytes.len());
                     }
-                    Incoming::Stop | Incoming::Refused(_) => {}
+                    Incoming::Stop | Incoming::Refused(_) | Incoming::Thumbnail(_) => {}
                 },
                 _ = tokio::time::sleep_until(deadline) => {
                     let reason = "finalising the presentation took too long".to_string();

@@ -78,7 +78,7 @@ impl Socket {
                         Ok(ClientMessage::Start { mime_type }) => RecorderFormat::parse(&mime_type)
                             .map(|format| (format, mime_type))
                             .map_err(|source| Some(IngestError::UnsupportedFormat { stream: self.stream.clone(), source })),
-                        Ok(ClientMessage::Stop) => Err(Some(self.expected_start("a stop message"))),
+                        Ok(other) => Err(Some(self.expected_start(other.describe()))),
                         Err(detail) => Err(Some(IngestError::BadMessage { stream: self.stream.clone(), detail })),
                     };
                 }
@@ -129,6 +129,7 @@ impl Transport for Socket {
                 Some(Ok(AggregatedMessage::Text(text))) => match ClientMessage::parse(&text) {
                     Ok(ClientMessage::Stop) => return Incoming::Stop,
                     Ok(ClientMessage::Start { .. }) => log::warn!("stream {}: ignoring a second start message", self.stream),
+                    Ok(ClientMessage::Thumbnail { data }) => return Incoming::Thumbnail(data),
                     Err(detail) => log::warn!("stream {}: ignoring a bad message: {detail}", self.stream),
                 },
                 Some(Ok(AggregatedMessage::Ping(bytes))) => {

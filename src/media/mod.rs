@@ -10,7 +10,8 @@
 //! demuxed and placed on the same timeline (aligned to the wall clock, so players keep their place).
 //! When the input stops, or nobody came back in time, the muxer writes its trailer and the manifest
 //! becomes a static, complete recording. The packager knows nothing about HTTP or WebSockets: it
-//! reports what happened through [`PackagerEvent`]s.
+//! reports what happened through [`PackagerEvent`]s. A finished recording's segments are remuxed into
+//! one downloadable file by [`recording`].
 
 pub mod chunks;
 mod copier;
@@ -20,6 +21,7 @@ mod ffi;
 pub mod leftovers;
 mod packager;
 pub mod recorder_format;
+pub mod recording;
 pub mod timestamps;
 
 use std::path::PathBuf;

@@ -1,7 +1,7 @@
 //! streams — what exists, in which state, and who is told: the [`registry`] of streams, the one
 //! [`watcher`] of the media folder (a watch per live stream's folder), the [`readiness`] rule for
 //! `manifest_ready`, and the [`events`] each publisher or viewer is owed; [`retention`]
-//! removes old recordings.
+//! removes old recordings; [`thumbnails`] keeps each stream's latest picture from its publisher.
 
 pub mod events;
 pub mod readiness;
@@ -9,6 +9,7 @@ pub mod registry;
 pub mod retention;
 pub mod status;
 pub mod tasks;
+pub mod thumbnails;
 pub mod watcher;
 
 use std::path::Path;

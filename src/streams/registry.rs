@@ -30,6 +30,7 @@ use crate::stream_id::StreamId;
 
 pub use super::status::{StreamState, StreamStatus};
 use super::tasks::{TaskGuard, Tasks};
+use super::thumbnails::Thumbnails;
 use super::watcher::{FolderWatch, MediaWatcher};
 use crate::delivery::cache::FileCache;
 use crate::delivery::folder::Folder;
@@ -138,6 +139,8 @@ pub struct Registry {
     /// Manifests read to decide whether a presentation is playable yet
     /// (`livedash_readiness_checks_total`): a stream that does nothing must not keep this growing.
     readiness_checks: AtomicU64,
+    /// The latest thumbnail of each stream, from its publisher.
+    thumbnails: Thumbnails,
 }
 
 impl Registry {
@@ -153,7 +156,13 @@ impl Registry {
             media_watcher: MediaWatcher::new(Arc::new(FileCache::default())),
             tasks: Tasks::default(),
             readiness_checks: AtomicU64::new(0),
+            thumbnails: Thumbnails::default(),
         })
+    }
+
+    /// The streams' thumbnails ([`super::thumbnails`]).
+    pub fn thumbnails(&self) -> &Thumbnails {
+        &self.thumbnails
     }
 
     /// The folder of a stream's files.

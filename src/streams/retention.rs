@@ -3,7 +3,9 @@
 //! by age (`7d`), by total size (`20GiB`) or both (`7d,20GiB`; `forever` keeps everything). It runs at
 //! start-up (recordings of earlier runs count), whenever a presentation ends, and every
 //! [`RETENTION_INTERVAL`]. A live stream is never touched, nor one whose packager still runs (a
-//! presentation given up on may still be writing), and its size counts towards the total.
+//! presentation given up on may still be writing), and its size counts towards the total. A stream's
+//! size is everything in its folder, so the one-file download made from a recording
+//! ([`crate::media::recording`]) counts and goes with it.
 //!
 //! [`expired`] decides (pure); [`Registry::retire`] forgets a stream and moves its folder aside in one
 //! step under the registry's lock, so no publisher can claim the id in between; the folder is then

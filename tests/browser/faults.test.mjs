@@ -60,7 +60,8 @@ test('a viewer keeps watching when the publisher comes back from a new tab', asy
     throw new Error(`${error.message}\nviewer console:\n${viewerLog.join('\n')}\nserver:\n${server.log().split('\n').filter((l) => l.includes('livedash::')).join('\n')}`);
   });
   const seen = await viewer.evaluate(() => [...window.seenStates]);
-  assert.deepEqual(seen, ['live'], 'the viewer never saw the stream end');
+  // While the publisher is away the viewer page may say it is waiting for them ('reconnecting').
+  assert.ok(seen.every((s) => s === 'live' || s === 'reconnecting'), `the viewer never saw the stream end: ${seen}`);
   await second.click('#stop');
   await waitInPage(viewer, () => window.livedash.state === 'ended', null, { what: 'ended' });
 });
