@@ -19,7 +19,10 @@ export function chromiumArgs({ fakeVideoFile } = {}) {
   return args;
 }
 
-/** A fresh browser profile in a temp dir; `close()` removes it. */
+/**
+ * A fresh browser profile in a temp dir; `close()` removes it. `contextOptions` go to playwright (e.g. a
+ * phone's `viewport`, `isMobile`, `hasTouch`).
+ */
 export async function launchBrowser(options = {}) {
   const profile = mkdtempSync(join(tmpdir(), 'livedash-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
@@ -27,6 +30,7 @@ export async function launchBrowser(options = {}) {
     headless: true,
     args: chromiumArgs(options),
     viewport: { width: 1280, height: 800 },
+    ...options.contextOptions,
   });
   return {
     context,
