@@ -20,7 +20,7 @@ let browser;
 let server;
 
 before(async () => {
-  browser = await launchBrowser();
+  browser = await launchBrowser({ fakeCameras: 2 });
   server = await startServer();
 });
 
@@ -58,19 +58,26 @@ async function stop(page) {
   await waitInPage(page, ended, null, { what: 'ended' });
 }
 
-test('the pickers list the labelled cameras and microphones; another microphone is switched in while live', async () => {
+test('the pickers list the labelled cameras and microphones; another camera and microphone are switched in while live', async () => {
   const page = await goLive(browser, server, 'pickers');
   const cameras = await page.$$eval('#camera option', (options) => options.map((o) => o.textContent));
   const microphones = await page.$$eval('#microphone option', (options) => options.map((o) => o.textContent));
-  assert.ok(cameras.includes('fake_device_0'), `cameras listed by label: ${cameras}`);
+  assert.deepEqual(cameras, ['fake_device_0', 'fake_device_1'], 'cameras listed by label');
   assert.ok(microphones.length >= 2 && microphones.every((label) => label.startsWith('Fake')), `microphones: ${microphones}`);
   await waitInPage(page, live, null, { what: 'live' });
+  const inUse = (kind) => page.evaluate((k) => window.livedash.sources[k].label, kind);
+  assert.equal(await inUse('camera'), 'fake_device_0');
+  await page.selectOption('#camera', { label: 'fake_device_1' });
+  await waitInPage(page, () => window.livedash.sources.camera.label === 'fake_device_1', null, { what: 'the other camera in use' });
+  const frames = await page.evaluate(() => window.livedash.output.framesWritten());
   const other = await page.$$eval('#microphone option', (options) => options.find((o) => !o.selected).value);
   await page.selectOption('#microphone', other);
   await waitInPage(page, (id) => window.livedash.sources.microphone.getSettings().deviceId === id, other,
     { what: 'the other microphone in use' });
-  await waitForPlaybackProgress(page, 2);
+  await waitForPlaybackProgress(page, 3);
+  assert.ok(await page.evaluate((n) => window.livedash.output.framesWritten() > n + 20, frames), 'the new camera\'s frames are recorded');
   assert.equal(await page.evaluate(() => window.livedash.recorderStarts), 1, 'the recorder never restarted');
+  assert.equal(await page.evaluate(() => window.livedash.state), 'live');
   await screenshot(page, 'pickers');
   await stop(page);
   await page.close();

@@ -7,12 +7,16 @@ import { join } from 'node:path';
 
 export const CHROMIUM_PATH = process.env.LIVEDASH_CHROMIUM || '/usr/bin/chromium';
 
-/** Flags from DESIGN.md: headless, closed network, fake media devices. */
-export function chromiumArgs({ fakeVideoFile } = {}) {
+/**
+ * Flags from DESIGN.md: headless, closed network, fake media devices (`fakeCameras` of them: Chromium's
+ * fake capture makes one unless told more).
+ */
+export function chromiumArgs({ fakeVideoFile, fakeCameras } = {}) {
   const args = [
     '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
     '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
+    fakeCameras ? `--use-fake-device-for-media-stream=device-count=${fakeCameras}` : '--use-fake-device-for-media-stream',
+    '--use-fake-ui-for-media-stream',
     '--autoplay-policy=no-user-gesture-required',
   ];
   if (fakeVideoFile) args.push(`--use-file-for-fake-video-capture=${fakeVideoFile}`);
