@@ -254,7 +254,9 @@ function updateControls() {
   const videoFixed = live() && !canSwitchVideo;
   $('camera').disabled = videoFixed;
   $('facing').disabled = videoFixed;
-  $('screen').disabled = !live() || !canSwitchVideo || !navigator.mediaDevices.getDisplayMedia;
+  // Phones have no getDisplayMedia: no button rather than one that never works.
+  $('screen').hidden = !navigator.mediaDevices.getDisplayMedia || !canSwitchVideo;
+  $('screen').disabled = !live();
   $('mute').disabled = !sources.microphone;
   $('camera-off').disabled = !output;
 }

@@ -97,6 +97,8 @@ test('the chosen resolution is the size of the served video', async () => {
   const video = /<Representation[^>]*mimeType="video\/mp4"[^>]*>/.exec(manifest)?.[0] ?? '';
   assert.match(video, /width="640"/, `video representation: ${video}`);
   assert.match(video, /height="360"/, `video representation: ${video}`);
+  const camera = await page.evaluate(() => window.livedash.sources.camera.getSettings());
+  assert.ok(camera.frameRate <= 15, `the camera was asked for 15 fps: ${JSON.stringify(camera)}`);
   await stop(page);
   await page.close();
 });
