@@ -66,15 +66,26 @@ function randomStreamName() {
 
 const live = () => uplink !== null;
 
+/** The fake and most real cameras' size when nothing is asked for; only used if the camera doesn't say. */
+const FALLBACK_SIZE = { width: 640, height: 480 };
+
+/** The recording's size: the one picked, or (by default) the size the camera delivers by itself. */
 function chosenSize() {
+  if ($('resolution').value === 'camera') {
+    const settings = sources.camera ? sources.camera.getSettings() : {};
+    return settings.width && settings.height ? { width: settings.width, height: settings.height } : FALLBACK_SIZE;
+  }
   const [width, height] = $('resolution').value.split('x').map(Number);
   return { width, height };
 }
 
 /** Constraints for the camera from the pickers: the chosen device (or facing), size and frame rate. */
 function videoConstraints({ byFacing = false } = {}) {
-  const { width, height } = chosenSize();
-  const constraints = { width: { ideal: width }, height: { ideal: height }, frameRate: { ideal: Number($('framerate').value) } };
+  const constraints = { frameRate: { ideal: Number($('framerate').value) } };
+  if ($('resolution').value !== 'camera') {
+    const { width, height } = chosenSize();
+    Object.assign(constraints, { width: { ideal: width }, height: { ideal: height } });
+  }
   if (byFacing) constraints.facingMode = { ideal: $('facing').value };
   else if ($('camera').value) constraints.deviceId = { exact: $('camera').value };
   return constraints;
@@ -113,6 +124,7 @@ function showFacingChoice() {
 function rebuildOutput() {
   if (output) output.close();
   const { width, height } = chosenSize();
+  $('resolution').querySelector('option[value="camera"]').textContent = `The camera's own (${width}×${height})`;
   output = createOutput({ width, height, audioContext, video: sources.camera });
   output.setAudio([sources.microphone]);
   output.setCameraOff(cameraOff);
@@ -188,15 +200,18 @@ async function switchMicrophone() {
 }
 
 /** Frame rate (and, before going live, size) by asking the camera itself; no new device needed. */
-async function applyCameraSettings() {
-  // The output's size first, at once: a Start right after the change records at the new size (the
-  // camera's frames are letterboxed until it delivers the new size).
-  if (!live()) rebuildOutput();
-  try {
-    await sources.camera.applyConstraints(videoConstraints());
-  } catch (error) {
-    setStatus(`The camera refused that setting: ${error.message}.`, true);
-  }
+/** Settings being applied to the camera; Start waits for them so it records what was picked. */
+let cameraSettled = Promise.resolve();
+
+function applyCameraSettings() {
+  cameraSettled = (async () => {
+    try {
+      await sources.camera.applyConstraints(videoConstraints());
+    } catch (error) {
+      setStatus(`The camera refused that setting: ${error.message}.`, true);
+    }
+    if (!live()) rebuildOutput();
+  })();
 }
 
 async function toggleScreen() {
@@ -261,12 +276,13 @@ function updateControls() {
   $('camera-off').disabled = !output;
 }
 
-function start() {
+async function start() {
   stats.clickedAt = performance.now();
   stats.state = 'connecting';
   startButton.disabled = true;
   setStatus('Connecting to the server…');
   audioContext.resume();
+  await cameraSettled;
   uplink = startUplink({
     stream: $('stream').value,
     token: $('token').value,
