@@ -165,21 +165,28 @@ async function openCamera() {
 /** Opens another camera (by device or by facing) and feeds it to the output, live or not. */
 async function switchCamera({ byFacing = false } = {}) {
   if (live() && !canSwitchVideo) return;
+  const open = async () => (await navigator.mediaDevices.getUserMedia({ video: videoConstraints({ byFacing }) })).getVideoTracks()[0];
+  const previous = sources.camera;
   let track;
   try {
-    [track] = (await navigator.mediaDevices.getUserMedia({ video: videoConstraints({ byFacing }) })).getVideoTracks();
-  } catch (error) {
-    setStatus(`That camera could not be opened: ${error.message}. The previous one stays on.`, true);
-    return;
+    track = await open();
+  } catch {
+    // Many phones open one camera at a time: let go of the one in use and ask again.
+    previous.stop();
+    try {
+      track = await open();
+    } catch (error) {
+      setStatus(`That camera could not be opened: ${error.message}. Pick another camera.`, true);
+      return;
+    }
   }
-  const previous = sources.camera;
   sources.camera = track;
   if (live()) {
     if (!sources.screen) output.setVideo(track);
   } else {
     rebuildOutput();
   }
-  if (previous) previous.stop();
+  previous.stop();
   await listDevices();
   showFacingChoice();
 }
