@@ -125,8 +125,9 @@ function rebuildOutput() {
   if (output) output.close();
   const { width, height } = chosenSize();
   $('resolution').querySelector('option[value="camera"]').textContent = `The camera's own (${width}×${height})`;
-  output = createOutput({ width, height, audioContext, video: sources.camera });
-  output.setAudio([sources.microphone]);
+  const screenVideo = sources.screen && sources.screen.getVideoTracks()[0];
+  output = createOutput({ width, height, audioContext, video: screenVideo || sources.camera });
+  output.setAudio([sources.microphone, ...(sources.screen ? sources.screen.getAudioTracks() : [])]);
   output.setCameraOff(cameraOff);
   preview.srcObject = output.stream;
   stats.output = output;
@@ -186,6 +187,7 @@ async function switchCamera({ byFacing = false } = {}) {
   } else {
     rebuildOutput();
   }
+  updateControls();
   previous.stop();
   await listDevices();
   showFacingChoice();
@@ -278,7 +280,7 @@ function updateControls() {
   $('facing').disabled = videoFixed;
   // Phones have no getDisplayMedia: no button rather than one that never works.
   $('screen').hidden = !navigator.mediaDevices.getDisplayMedia || !canSwitchVideo;
-  $('screen').disabled = !live();
+  $('screen').disabled = !output || (live() && !canSwitchVideo);
   $('mute').disabled = !sources.microphone;
   $('camera-off').disabled = !output;
 }
@@ -340,7 +342,6 @@ async function start() {
     },
     onFinished() {
       uplink = null;
-      if (sources.screen) stopSharing();
       stats.liveSince = null;
       startButton.disabled = false;
       stopButton.disabled = true;
