@@ -53,6 +53,21 @@ function brightness(page, selector) {
   });
 }
 
+/**
+ * Whether the top strip of what viewers see is black: the fake screen (1280×800) is letterboxed into the
+ * camera's 4:3 recording, the camera's own picture fills it.
+ */
+const topStripBlack = () => {
+  const video = document.getElementById('playback');
+  const canvas = Object.assign(document.createElement('canvas'), { width: 64, height: 48 });
+  const context = canvas.getContext('2d');
+  context.drawImage(video, 0, 0, 64, 48);
+  const { data } = context.getImageData(0, 0, 64, 3);
+  let sum = 0;
+  for (let i = 0; i < data.length; i += 4) sum += (data[i] + data[i + 1] + data[i + 2]) / 3;
+  return sum / (data.length / 4) < 20;
+};
+
 async function stop(page) {
   await page.click('#stop');
   await waitInPage(page, ended, null, { what: 'ended' });
@@ -148,11 +163,14 @@ test('screen share replaces the camera in the recording and back, without stoppi
   const screenLabel = await page.evaluate(() => window.livedash.sources.screen.getVideoTracks()[0].label);
   assert.match(screenLabel, /screen/, 'a real getDisplayMedia track');
   const framesAtShare = await page.evaluate(() => window.livedash.output.framesWritten());
+  assert.equal(await page.evaluate(topStripBlack), false, 'the camera fills the picture before sharing');
+  await waitInPage(page, topStripBlack, null, { what: 'viewers to see the letterboxed screen' });
   await waitForPlaybackProgress(page, 3);
   assert.ok(await page.evaluate((n) => window.livedash.output.framesWritten() > n + 20, framesAtShare), 'screen frames are recorded');
   await screenshot(page, 'screen-share');
   await page.click('#screen');
   await waitInPage(page, () => window.livedash.videoSource === 'camera', null, { what: 'back to the camera' });
+  await waitInPage(page, `!(${topStripBlack})()`, null, { what: 'viewers to see the camera again' });
   await waitForPlaybackProgress(page, 2);
   assert.equal(await page.evaluate(() => window.livedash.recorderStarts), 1, 'one recorder for the whole stream');
   assert.equal(await page.evaluate(() => window.livedash.lastError), null);
