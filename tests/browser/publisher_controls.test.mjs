@@ -2,7 +2,8 @@
 // getDisplayMedia, auto-accepted by --use-fake-ui-for-media-stream): device pickers with labels, the
 // resolution that ends up in the manifest, mute and camera off that keep the stream going, screen share
 // and back without stopping the recorder, thumbnails over the socket, uptime, the viewer count, keyboard
-// only, and a phone-sized screen. Screenshots go to target/screenshots/ for people to look at.
+// only, a phone-sized screen, and the path for browsers without MediaStreamTrackProcessor. Screenshots
+// go to target/screenshots/ for people to look at.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
@@ -38,20 +39,17 @@ async function streamEntry(stream) {
   return list.find((entry) => entry.stream === stream);
 }
 
-/** Mean brightness (0–255) of the frame `selector` shows now, drawn small. */
-function brightness(page, selector) {
-  return page.$eval(selector, (video) => {
-    const canvas = document.createElement('canvas');
-    canvas.width = 64;
-    canvas.height = 36;
-    const context = canvas.getContext('2d');
-    context.drawImage(video, 0, 0, 64, 36);
-    const { data } = context.getImageData(0, 0, 64, 36);
-    let sum = 0;
-    for (let i = 0; i < data.length; i += 4) sum += (data[i] + data[i + 1] + data[i + 2]) / 3;
-    return sum / (data.length / 4);
-  });
-}
+/** Whether what viewers see now is black (mean brightness of a small copy under 20 of 255). */
+const playbackIsBlack = () => {
+  const video = document.getElementById('playback');
+  const canvas = Object.assign(document.createElement('canvas'), { width: 64, height: 36 });
+  const context = canvas.getContext('2d');
+  context.drawImage(video, 0, 0, 64, 36);
+  const { data } = context.getImageData(0, 0, 64, 36);
+  let sum = 0;
+  for (let i = 0; i < data.length; i += 4) sum += (data[i] + data[i + 1] + data[i + 2]) / 3;
+  return sum / (data.length / 4) < 20;
+};
 
 /**
  * Whether the top strip of what viewers see is black: the fake screen (1280×800) is letterboxed into the
@@ -122,23 +120,14 @@ test('mute and camera off keep the stream live: bytes flow, black picture, no en
   const page = await goLive(browser, server, 'muted');
   await waitInPage(page, live, null, { what: 'live' });
   await waitForPlaybackProgress(page, 1);
-  assert.ok(await brightness(page, '#playback') > 40, 'the camera picture is not black to start with');
+  assert.equal(await page.evaluate(playbackIsBlack), false, 'the camera picture is not black to start with');
   await page.click('#mute');
   await page.click('#camera-off');
   assert.equal(await page.getAttribute('#mute', 'aria-pressed'), 'true');
   assert.equal(await page.getAttribute('#camera-off', 'aria-pressed'), 'true');
   const before = (await streamEntry('muted')).bytesReceived;
   // What viewers see turns black once the player reaches the frames made after the click.
-  await waitInPage(page, () => {
-    const video = document.getElementById('playback');
-    const canvas = Object.assign(document.createElement('canvas'), { width: 64, height: 36 });
-    const context = canvas.getContext('2d');
-    context.drawImage(video, 0, 0, 64, 36);
-    const { data } = context.getImageData(0, 0, 64, 36);
-    let sum = 0;
-    for (let i = 0; i < data.length; i += 4) sum += (data[i] + data[i + 1] + data[i + 2]) / 3;
-    return sum / (data.length / 4) < 20;
-  }, null, { what: 'a black picture for viewers' });
+  await waitInPage(page, playbackIsBlack, null, { what: 'a black picture for viewers' });
   await waitForPlaybackProgress(page, 3);
   const entry = await streamEntry('muted');
   assert.equal(entry.state, 'live');
@@ -291,4 +280,26 @@ test('on a phone-sized screen: one column, no horizontal scroll, big targets, fr
   await waitInPage(page, () => !document.getElementById('status').classList.contains('error')
     && window.livedash.sources.camera.readyState === 'live', null, { what: 'a camera after the facing change' });
   await screenshot(page, 'phone');
+});
+
+test('without MediaStreamTrackProcessor (Firefox, Safari) the camera is recorded itself: live, camera off, no switching while live', async () => {
+  const page = await browser.newPage();
+  await page.addInitScript(() => {
+    delete window.MediaStreamTrackProcessor;
+    delete window.MediaStreamTrackGenerator;
+  });
+  await page.goto(`${server.url}/`);
+  await page.waitForSelector('#start:not([disabled])', { timeout: 30_000 });
+  assert.equal(await page.isVisible('#screen'), false, 'no screen share where the recorder could not switch to it');
+  await page.fill('#stream', 'fallback');
+  await page.click('#start');
+  await waitInPage(page, live, null, { what: 'live' });
+  assert.equal(await page.isDisabled('#camera'), true, 'the camera is fixed while live');
+  await waitForPlaybackProgress(page, 1);
+  await page.click('#camera-off');
+  await waitInPage(page, playbackIsBlack, null, { what: 'a black picture for viewers' });
+  await waitForPlaybackProgress(page, 2);
+  assert.equal(await page.evaluate(() => window.livedash.recorderStarts), 1);
+  await stop(page);
+  await page.close();
 });
