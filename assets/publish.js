@@ -29,7 +29,7 @@ const FORMATS = [
 
 const stats = (window.livedash = {
   clickedAt: null, recorderStartedAt: null, firstFrameAt: null, stalls: 0, state: 'idle', lastError: null,
-  player: null, videoSource: 'camera', thumbnailsSent: 0, lastThumbnailBytes: 0, liveSince: null, viewers: null, recorderStarts: 0,
+  player: null, stream: null, videoSource: 'camera', thumbnailsSent: 0, lastThumbnailBytes: 0, liveSince: null, viewers: null, recorderStarts: 0,
   /** Glass-to-glass latency in seconds: time since recording started minus the playback position. */
   latency() {
     if (this.recorderStartedAt === null || playback.currentTime === 0) return null;
@@ -292,8 +292,9 @@ async function start() {
   setStatus('Connecting to the server…');
   audioContext.resume();
   await cameraSettled;
+  stats.stream = $('stream').value;
   uplink = startUplink({
-    stream: $('stream').value,
+    stream: stats.stream,
     token: $('token').value,
     mediaStream: output.stream,
     mimeType: $('codec').value,
@@ -371,7 +372,7 @@ async function pollViewers() {
   if (!live()) return;
   try {
     const list = await (await fetch('/api/streams', { cache: 'no-store' })).json();
-    const entry = list.find((e) => e.stream === $('stream').value);
+    const entry = list.find((e) => e.stream === stats.stream);
     stats.viewers = entry && typeof entry.viewers === 'number' ? entry.viewers : null;
   } catch {
     stats.viewers = null;
