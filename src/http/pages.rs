@@ -18,6 +18,9 @@ struct Asset {
 const ASSETS: &[Asset] = &[
     Asset { name: "publish.js", content_type: "text/javascript; charset=utf-8", body: include_bytes!("../../assets/publish.js") },
     Asset { name: "uplink.js", content_type: "text/javascript; charset=utf-8", body: include_bytes!("../../assets/uplink.js") },
+    Asset { name: "capture.js", content_type: "text/javascript; charset=utf-8", body: include_bytes!("../../assets/capture.js") },
+    Asset { name: "capture-worker.js", content_type: "text/javascript; charset=utf-8", body: include_bytes!("../../assets/capture-worker.js") },
+    Asset { name: "thumbnail.js", content_type: "text/javascript; charset=utf-8", body: include_bytes!("../../assets/thumbnail.js") },
     Asset { name: "watch.js", content_type: "text/javascript; charset=utf-8", body: include_bytes!("../../assets/watch.js") },
     Asset { name: "streams.js", content_type: "text/javascript; charset=utf-8", body: include_bytes!("../../assets/streams.js") },
     Asset { name: "player.js", content_type: "text/javascript; charset=utf-8", body: include_bytes!("../../assets/player.js") },

@@ -7,19 +7,26 @@ import { join } from 'node:path';
 
 export const CHROMIUM_PATH = process.env.LIVEDASH_CHROMIUM || '/usr/bin/chromium';
 
-/** Flags from DESIGN.md: headless, closed network, fake media devices. */
-export function chromiumArgs({ fakeVideoFile } = {}) {
+/**
+ * Flags from DESIGN.md: headless, closed network, fake media devices (`fakeCameras` of them: Chromium's
+ * fake capture makes one unless told more).
+ */
+export function chromiumArgs({ fakeVideoFile, fakeCameras } = {}) {
   const args = [
     '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
     '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
+    fakeCameras ? `--use-fake-device-for-media-stream=device-count=${fakeCameras}` : '--use-fake-device-for-media-stream',
+    '--use-fake-ui-for-media-stream',
     '--autoplay-policy=no-user-gesture-required',
   ];
   if (fakeVideoFile) args.push(`--use-file-for-fake-video-capture=${fakeVideoFile}`);
   return args;
 }
 
-/** A fresh browser profile in a temp dir; `close()` removes it. */
+/**
+ * A fresh browser profile in a temp dir; `close()` removes it. `contextOptions` go to playwright (e.g. a
+ * phone's `viewport`, `isMobile`, `hasTouch`).
+ */
 export async function launchBrowser(options = {}) {
   const profile = mkdtempSync(join(tmpdir(), 'livedash-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
@@ -27,6 +34,7 @@ export async function launchBrowser(options = {}) {
     headless: true,
     args: chromiumArgs(options),
     viewport: { width: 1280, height: 800 },
+    ...options.contextOptions,
   });
   return {
     context,
