@@ -1,6 +1,7 @@
 //! http — everything actix-web serves, on one port:
 //! pages ([`pages`]: `/`, `/watch/{stream}`, `/assets/...`), the WebSockets ([`sockets`]:
-//! `/ws/publish/{stream}`, `/ws/watch/{stream}`), the DASH/HLS files ([`dash`]: `/dash/{stream}/{file}`,
+//! `/ws/publish/{stream}`, `/ws/watch/{stream}`), HTTP ingest ([`ingest`]: `PUT`/`POST /ingest/{stream}`),
+//! the DASH/HLS files ([`dash`]: `/dash/{stream}/{file}`,
 //! its playlists rendered by [`hls`])
 //! and the small API ([`api`]: `/time`, `/healthz`, `/metrics`, `/api/streams`). Every route answers
 //! `HEAD` as it answers `GET` (CDNs, players and health checkers send it). Any origin may GET: every
@@ -11,6 +12,7 @@
 pub mod api;
 pub mod dash;
 pub mod hls;
+pub mod ingest;
 mod hls_source;
 pub mod pages;
 pub mod sockets;
@@ -57,6 +59,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/assets/{file}", get_or_head().to(pages::asset))
         .route("/ws/publish/{stream}", get_or_head().to(sockets::publish))
         .route("/ws/watch/{stream}", get_or_head().to(sockets::watch))
+        .route("/ingest/{stream}", web::route().guard(guard::Any(guard::Put()).or(guard::Post())).to(ingest::publish))
         .route("/time", get_or_head().to(api::time))
         .route("/healthz", get_or_head().to(api::healthz))
         .route("/metrics", get_or_head().to(api::metrics))

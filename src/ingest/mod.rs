@@ -1,8 +1,10 @@
 //! ingest — publishers' ways in. [`publish`] knows no transport: it admits a publisher, claims the
 //! stream, starts the pipeline and forwards media bytes into the stream's bounded channel until the
 //! input ends, then waits for the presentation's `ended` or `error`. Each transport feeds it:
-//! [`websocket`] (`/ws/publish/{stream}`: the `start` handshake, binary messages, `stop`).
+//! [`websocket`] (`/ws/publish/{stream}`: the `start` handshake, binary messages, `stop`) and
+//! [`http`] (`PUT`/`POST /ingest/{stream}`: the request body is the recording).
 
+pub mod http;
 pub mod input;
 pub mod pipeline;
 pub mod publish;
