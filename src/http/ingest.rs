@@ -24,6 +24,7 @@ use crate::media::RecorderFormat;
 use crate::metrics::Metrics;
 use crate::protocol::ServerMessage;
 use crate::stream_id::StreamId;
+use crate::streams::status::Source;
 
 /// `?token=` on the ingest URL.
 #[derive(serde::Deserialize)]
@@ -109,7 +110,8 @@ pub async fn publish(
         remote_addr: client_address(&facts, config.trust_forwarded),
         token,
     };
-    let publish = PublishRequest { stream, format, mime_type, settings: dash_settings(config, &facts), admission };
+    let settings = dash_settings(config, &facts);
+    let publish = PublishRequest { stream, format, mime_type, source: Source::Http, settings, admission };
     // Its own task: a client that vanishes drops this handler, but the publish must still end as a
     // vanished publisher's does.
     let (answer, outcome) = tokio::sync::oneshot::channel();
