@@ -156,3 +156,24 @@ fn a_codec_livedash_cannot_carry_is_refused_and_a_misfit_keyframe_interval_is_re
     assert!(status["keyframeWarning"].as_str().unwrap().contains("set its keyframe interval to 1 s"), "{status}");
     misfit.wait(WAIT);
 }
+
+#[test]
+fn gstreamer_publishes_over_rtmp() {
+    let server = Server::start(&["--segment-duration", "1"]);
+    let mut viewer = Client::watch(&server, "gst");
+    let location = format!("location={}", server.rtmp_url("gst"));
+    // The README's pipeline, with a bounded number of buffers (3 s).
+    let pipeline = [
+        "-q", "videotestsrc", "is-live=true", "num-buffers=90", "!", "video/x-raw,width=640,height=360,framerate=30/1", "!",
+        "x264enc", "tune=zerolatency", "key-int-max=30", "!", "h264parse", "!", "flvmux", "streamable=true", "name=mux", "!",
+        "rtmp2sink", &location, "audiotestsrc", "is-live=true", "num-buffers=140", "!", "voaacenc", "!", "aacparse", "!", "mux.",
+    ];
+    let client = Process::spawn("gst-launch-1.0", &pipeline);
+    viewer.expect("manifest_ready", WAIT);
+    let ended = viewer.expect("ended", WAIT);
+    let (code, out, err) = client.wait(WAIT);
+    assert_eq!(code, Some(0), "gst-launch-1.0: {out}{err}");
+    assert!(ended["durationSeconds"].as_f64().unwrap() > 2.5, "{ended}");
+    let status = wait_for_status(&server, "gst", "ended", |s| s["state"] == "ended");
+    assert_eq!((status["source"].as_str(), status["tracks"].as_array().map(Vec::len)), (Some("rtmp"), Some(2)), "{status}");
+}

@@ -35,6 +35,9 @@ use crate::streams::status::Source;
 /// How long an encoder may take from connecting to asking to publish.
 const PUBLISH_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a finished encoder may take to send its last commands and close, before it is closed.
+const LINGER: Duration = Duration::from_secs(2);
+
 /// Bytes read from the socket at a time.
 const READ_BYTES: usize = 64 * 1024;
 
@@ -91,6 +94,7 @@ pub async fn run(context: Arc<RtmpContext>, socket: TcpStream, peer: SocketAddr)
     match outcome {
         Outcome::Ended { duration_seconds } => {
             log::info!("stream {stream}: RTMP publisher {peer} done ({duration_seconds:.1} s)");
+            publisher.link.linger().await;
         }
         Outcome::Error { message, .. } if !publisher.accepted => publisher.link.refuse(request, &message).await,
         Outcome::Error { message, .. } => log::info!("stream {stream}: closing RTMP publisher {peer}: {message}"),
@@ -130,6 +134,17 @@ impl Link {
                     }
                     _ => {}
                 }
+            }
+        }
+    }
+
+    /// After the end: lets the encoder finish its goodbye (`deleteStream` after `FCUnpublish`) and
+    /// close first, up to [`LINGER`], so it does not report a connection closed under it.
+    async fn linger(&mut self) {
+        let deadline = Instant::now() + LINGER;
+        while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, self.reader.read(&mut self.buffer)).await {
+            if n == 0 {
+                break;
             }
         }
     }

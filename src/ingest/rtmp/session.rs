@@ -27,7 +27,7 @@ pub enum Event {
     Tracks { has_audio: bool, has_video: bool },
     /// An audio or video message: an FLV tag body.
     Media { kind: TagKind, timestamp_ms: u32, body: Bytes },
-    /// It stopped publishing (`FCUnpublish`/`deleteStream`).
+    /// It stopped publishing (`FCUnpublish` or `deleteStream`; there may be both).
     Finished,
 }
 
@@ -164,6 +164,14 @@ fn handle(session: &mut ServerSession, results: Vec<ServerSessionResult>, fed: &
                 fed.events.push(Event::Media { kind: TagKind::Video, timestamp_ms: timestamp.value, body: data });
             }
             ServerSessionEvent::PublishStreamFinished { .. } => fed.events.push(Event::Finished),
+            // Encoders announce the end with FCUnpublish before deleteStream; GStreamer may close the
+            // connection between the two.
+            ServerSessionEvent::UnhandleableAmf0Command { command_name, .. } if command_name == "FCUnpublish" => {
+                fed.events.push(Event::Finished);
+            }
+            ServerSessionEvent::UnhandleableAmf0Command { command_name, .. } => {
+                log::debug!("RTMP: ignoring the command {command_name:?}");
+            }
             _ => {}
         }
     }
