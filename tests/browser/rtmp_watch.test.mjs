@@ -3,28 +3,15 @@
 // player error.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { browserAndServer } from './lib/server.mjs';
 import { waitInPage, waitForPlaybackProgress } from './lib/pages.mjs';
-
-/** ffmpeg publishing a test pattern and a tone at real-time pace for `seconds` to `url`. */
-function encoder(url, seconds) {
-  const child = spawn('ffmpeg', [
-    '-hide_banner', '-nostdin', '-loglevel', 'warning', '-re',
-    '-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=30', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
-    '-t', String(seconds), '-c:v', 'libx264', '-preset', 'veryfast', '-tune', 'zerolatency', '-g', '30',
-    '-c:a', 'aac', '-f', 'flv', url,
-  ], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  child.stderr.on('data', (data) => { log += data; });
-  return { child, log: () => log };
-}
+import { rtmpEncoder } from './lib/encoder.mjs';
 
 test('the viewer page plays an RTMP-published stream with dash.js in low-latency mode', async (t) => {
   const { browser, server } = await browserAndServer(t, ['--latency', 'low', '--segment-duration', '1']);
   assert.ok(server.rtmpUrl, 'the server takes RTMP');
-  const ffmpeg = encoder(`${server.rtmpUrl}/rtmpcam`, 30);
-  t.after(() => ffmpeg.child.kill('SIGKILL'));
+  const ffmpeg = rtmpEncoder(`${server.rtmpUrl}/rtmpcam`, { seconds: 30 });
+  t.after(ffmpeg.stop);
 
   const page = await browser.newPage();
   await page.goto(`${server.url}/watch/rtmpcam`);
