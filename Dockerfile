@@ -54,7 +54,8 @@ ENV LIVEDASH_BIND=0.0.0.0:8080 \
     LIVEDASH_MEDIA_DIR=/media \
     RUST_LOG=info
 VOLUME ["/media"]
-EXPOSE 8080
+# HTTP (pages, WebSocket and HTTP ingest, DASH/HLS) and RTMP (encoders: --rtmp-bind, 0 turns it off).
+EXPOSE 8080 1935
 # livedash finalises every live stream on SIGTERM (manifests static) and exits 0.
 STOPSIGNAL SIGTERM
 # /healthz over bash's /dev/tcp: no HTTP client needed in the image.

@@ -50,6 +50,9 @@ pub const DEFAULT_MAX_VIEWERS_PER_ADDRESS: usize = 32;
 /// viewer that doesn't answer within one interval is gone.
 pub const DEFAULT_VIEWER_PING_SECONDS: &str = "15";
 
+/// RTMP's registered port, where every encoder looks by default.
+pub const DEFAULT_RTMP_BIND: &str = "0.0.0.0:1935";
+
 /// How long a token minted by `livedash token` lasts unless `--ttl` says otherwise.
 pub const DEFAULT_TOKEN_TTL: &str = "1h";
 
@@ -65,6 +68,12 @@ pub struct Config {
     /// Address and port to listen on (port 0 picks a free port; the chosen address is logged).
     #[arg(long, env = "LIVEDASH_BIND", value_name = "ADDR:PORT", default_value = "0.0.0.0:8080")]
     pub bind: SocketAddr,
+
+    /// Address and port for RTMP publishers (OBS: Server `rtmp://HOST:1935/live`, Stream key the
+    /// stream id); `0` turns RTMP off. Port 0 picks a free port; the chosen address is logged.
+    #[arg(long, env = "LIVEDASH_RTMP_BIND", value_name = "ADDR:PORT|0", default_value = DEFAULT_RTMP_BIND,
+          value_parser = parse_rtmp_bind)]
+    pub rtmp_bind: RtmpBind,
 
     /// Folder for the streams' DASH files: one sub-folder per stream id.
     #[arg(long, env = "LIVEDASH_MEDIA_DIR", value_name = "DIR", default_value = "./media")]
@@ -255,6 +264,18 @@ fn parse_ping_interval(text: &str) -> Result<Duration, String> {
     parse_seconds_in(text, 0.1, 300.0)
 }
 
+/// `--rtmp-bind`: where to listen for RTMP, or nowhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RtmpBind(pub Option<SocketAddr>);
+
+/// `0` (RTMP off) or an `ADDR:PORT`.
+fn parse_rtmp_bind(text: &str) -> Result<RtmpBind, String> {
+    if text.trim() == "0" {
+        return Ok(RtmpBind(None));
+    }
+    text.parse().map(|a| RtmpBind(Some(a))).map_err(|_| format!("\"{text}\" is not ADDR:PORT (e.g. 0.0.0.0:1935) or 0 for no RTMP"))
+}
+
 fn parse_ttl(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|e| format!("\"{text}\" is not a duration like 30m, 1h or 7d ({e})"))
 }
@@ -318,6 +339,10 @@ mod tests {
         assert_eq!(config.allowed_origins, AllowedOrigins::default());
         assert_eq!(config.max_viewers_per_address, DEFAULT_MAX_VIEWERS_PER_ADDRESS);
         assert!(config.command.is_none(), "the server is the default command");
+        assert_eq!(config.rtmp_bind, RtmpBind(Some("0.0.0.0:1935".parse().unwrap())));
+        let off = Config::try_parse_from(["livedash", "--rtmp-bind", "0"]).unwrap();
+        assert_eq!(off.rtmp_bind, RtmpBind(None));
+        assert!(Config::try_parse_from(["livedash", "--rtmp-bind", "1935"]).is_err(), "a port alone is no address");
     }
 
     #[test]

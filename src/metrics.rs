@@ -4,6 +4,7 @@
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::streams::status::Source;
 use crate::streams::{Registry, StreamState};
 
 /// Process-wide counters, updated on the data path.
@@ -15,6 +16,8 @@ pub struct Metrics {
     pub ingest_messages: AtomicU64,
     /// Publish attempts that got `accepted`.
     pub publishes_accepted: AtomicU64,
+    /// Accepted publishes by where they came from, in [`Source::ALL`] order.
+    pub publishes_by_source: [AtomicU64; 3],
     /// Publish attempts refused with an error.
     pub publishes_refused: AtomicU64,
     /// Viewer WebSockets open now.
@@ -28,6 +31,13 @@ pub struct Metrics {
 impl Metrics {
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts an accepted publish from `source`.
+    pub fn accepted_from(&self, source: Source) {
+        Metrics::add(&self.publishes_accepted, 1);
+        let index = Source::ALL.iter().position(|s| *s == source).unwrap_or_default();
+        Metrics::add(&self.publishes_by_source[index], 1);
     }
 
     /// Renders the counters and the registry's stream states.
@@ -52,6 +62,13 @@ impl Metrics {
             get(&self.publishes_accepted),
             get(&self.publishes_refused)
         );
+        let _ = writeln!(
+            out,
+            "# HELP livedash_publishes_by_source_total Accepted publishes by source.\n# TYPE livedash_publishes_by_source_total counter"
+        );
+        for (source, count) in Source::ALL.iter().zip(&self.publishes_by_source) {
+            let _ = writeln!(out, "livedash_publishes_by_source_total{{source=\"{}\"}} {}", source.as_str(), get(count));
+        }
         counter(&mut out, "livedash_viewer_sockets", "Viewer WebSockets open.", "gauge", get(&self.viewers));
         counter(
             &mut out,

@@ -1,6 +1,7 @@
 //! Wiring: the registry, metrics and ingest context shared by every handler, and the actix-web server
 //! on a listener bound to `--bind` ([`bind`]). The address actually bound is logged
-//! (`listening on http://...`), which is how a port of 0 becomes known.
+//! (`listening on http://...`), which is how a port of 0 becomes known; the RTMP listener on
+//! `--rtmp-bind` likewise (`listening on rtmp://...`, logged first).
 //!
 //! [`run`] serves until its `shutdown` future resolves (the binary passes [`signals`]: SIGTERM or
 //! SIGINT; tests pass their own), then stops gracefully: no new publishers, every live stream
@@ -22,6 +23,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::ingest::publish::IngestContext;
+use crate::ingest::rtmp::{self, RtmpContext};
 use crate::media;
 use crate::metrics::Metrics;
 use crate::streams::Registry;
@@ -71,6 +73,24 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
         finalise_timeout: config.finalise_timeout,
         packager_read_delay: config.test_packager_delay,
     });
+    let rtmp = match config.rtmp_bind.0 {
+        Some(address) => {
+            let context = Arc::new(RtmpContext {
+                ingest: Arc::clone(&ingest),
+                publish_token: config.publish_token.clone(),
+                publish_secret: config.publish_secret.clone(),
+                auth_webhook: config.auth_webhook.clone(),
+                settings: rtmp_settings(&config),
+                public_url: config.public_url.clone(),
+                http_port: listener.local_addr()?.port(),
+            });
+            let rtmp_listener = bind_rtmp(address)?;
+            // Logged before the HTTP address: whoever waits for that one has this one too.
+            log::info!("listening on rtmp://{}", rtmp_listener.local_addr()?);
+            Some(actix_web::rt::spawn(rtmp::serve(rtmp_listener, context)))
+        }
+        None => None,
+    };
     // Ends when shutdown begins; awaited below so no pass is cut off mid-delete.
     let retention = actix_web::rt::spawn(crate::streams::retention::run(Arc::clone(&registry), config.media_dir.clone(), config.keep_recordings));
     let publisher_page = http::pages::render_publisher_page(&config);
@@ -110,6 +130,9 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
         registry.begin_shutdown();
         registry.finish(tokio::time::Instant::now() + SHUTDOWN_DEADLINE).await;
         let _ = retention.await;
+        if let Some(rtmp) = rtmp {
+            let _ = rtmp.await;
+        }
         handle.stop(true).await;
     });
     server.await?;
@@ -117,6 +140,26 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
     let _ = stopping.await;
     log::info!("stopped");
     Ok(())
+}
+
+/// Binds `--rtmp-bind` on the running runtime.
+fn bind_rtmp(address: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let listener = TcpListener::bind(address)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("listening for RTMP on {address}: {e} (--rtmp-bind 0 turns RTMP off)")))?;
+    listener.set_nonblocking(true)?;
+    tokio::net::TcpListener::from_std(listener)
+}
+
+/// The packager settings RTMP publishers get; the clock URL is made per connection.
+fn rtmp_settings(config: &Config) -> media::DashSettings {
+    media::DashSettings {
+        segment_duration: config.segment_duration,
+        low_latency: config.latency == crate::config::Latency::Low,
+        fragment_duration: config.fragment_duration,
+        target_latency: config.target_latency,
+        utc_timing_url: None,
+        presentation_tag: String::new(),
+    }
 }
 
 /// Resolves on the first SIGTERM or SIGINT, logging which.

@@ -176,13 +176,13 @@ mod tests {
         let registry = Registry::new(media.path().to_path_buf(), 10);
         let hls = HlsStreams::default();
         let old = StreamId::parse("old").unwrap();
-        let Ok(Claim::New(p, lease)) = registry.claim(&old, "video/mp4", "t".into()) else { panic!() };
+        let Ok(Claim::New(p, lease)) = registry.claim(&old, "video/mp4", crate::streams::status::Source::Browser, "t".into()) else { panic!() };
         hls.entry(&old, &registry);
         registry.fail(&p, ErrorCode::Internal, "gone".into());
         drop(lease);
         assert!(registry.retire(&old, &media.path().join("trash")).unwrap());
         let new = StreamId::parse("new").unwrap();
-        let _claim = registry.claim(&new, "video/mp4", "t".into()).unwrap();
+        let _claim = registry.claim(&new, "video/mp4", crate::streams::status::Source::Browser, "t".into()).unwrap();
         hls.entry(&new, &registry);
         let held: Vec<StreamId> = hls.streams.lock().unwrap().keys().cloned().collect();
         assert_eq!(held, [new]);

@@ -1,9 +1,9 @@
 //! http — everything actix-web serves, on one port:
 //! pages ([`pages`]: `/`, `/watch/{stream}`, `/streams`, `/assets/...`), the WebSockets ([`sockets`]:
-//! `/ws/publish/{stream}`, `/ws/watch/{stream}`), the DASH/HLS files ([`dash`]: `/dash/{stream}/{file}`,
-//! its playlists rendered by [`hls`], the publisher's [`thumbnail`] and the [`recording`] as one file)
-//! and the small API ([`api`]: `/time`, `/healthz`, `/metrics`, `/api/streams[/{stream}]`, with each
-//! stream's [`audience`]). Every route answers
+//! `/ws/publish/{stream}`, `/ws/watch/{stream}`), HTTP ingest ([`ingest`]: `PUT`/`POST /ingest/{stream}`),
+//! the DASH/HLS files ([`dash`]: `/dash/{stream}/{file}`, its playlists rendered by [`hls`], the
+//! publisher's [`thumbnail`] and the [`recording`] as one file) and the small API ([`api`]: `/time`,
+//! `/healthz`, `/metrics`, `/api/streams[/{stream}]`, with each stream's [`audience`]). Every route answers
 //! `HEAD` as it answers `GET` (CDNs, players and health checkers send it). Any origin may GET: every
 //! response says `Access-Control-Allow-Origin: *`, whether or not the request had an `Origin`, and
 //! never `Vary: Origin`, so one cached copy serves every site that embeds the player; `Date` is
@@ -13,6 +13,7 @@ pub mod api;
 pub mod audience;
 pub mod dash;
 pub mod hls;
+pub mod ingest;
 mod hls_source;
 pub mod pages;
 pub mod recording;
@@ -67,6 +68,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/assets/{file}", get_or_head().to(pages::asset))
         .route("/ws/publish/{stream}", get_or_head().to(sockets::publish))
         .route("/ws/watch/{stream}", get_or_head().to(sockets::watch))
+        .route("/ingest/{stream}", web::route().guard(guard::Any(guard::Put()).or(guard::Post())).to(ingest::publish))
         .route("/time", get_or_head().to(api::time))
         .route("/healthz", get_or_head().to(api::healthz))
         .route("/metrics", get_or_head().to(api::metrics))

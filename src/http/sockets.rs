@@ -45,12 +45,12 @@ pub struct PublishQuery {
     token: Option<String>,
 }
 
-fn text(mut response: actix_web::HttpResponseBuilder, body: String) -> HttpResponse {
+pub(super) fn text(mut response: actix_web::HttpResponseBuilder, body: String) -> HttpResponse {
     response.content_type("text/plain; charset=utf-8").body(body)
 }
 
 /// The headers and addresses [`crate::auth::host`] decides from.
-fn request_facts(request: &HttpRequest) -> RequestFacts<'_> {
+pub(super) fn request_facts(request: &HttpRequest) -> RequestFacts<'_> {
     let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
     RequestFacts {
         host: header("host").or_else(|| request.uri().authority().map(|a| a.as_str())),
@@ -64,7 +64,7 @@ fn request_facts(request: &HttpRequest) -> RequestFacts<'_> {
 }
 
 /// This server's origin: `--public-url`'s when set, else the one the request reached.
-fn own_origin(config: &Config, facts: &RequestFacts) -> Option<ServerOrigin> {
+pub(super) fn own_origin(config: &Config, facts: &RequestFacts) -> Option<ServerOrigin> {
     match &config.public_url {
         Some(url) => ServerOrigin::of_url(url),
         None => server_origin(facts, config.trust_forwarded),
@@ -150,7 +150,7 @@ fn handshake(
 /// The packager settings for a publish request: `/time` on this server as the clock for players, from
 /// `--public-url` when set, otherwise from the host the publisher reached (validated, see
 /// [`crate::auth::host`]).
-fn dash_settings(config: &Config, facts: &RequestFacts) -> DashSettings {
+pub(super) fn dash_settings(config: &Config, facts: &RequestFacts) -> DashSettings {
     let base = match &config.public_url {
         Some(url) => Some(url.trim_end_matches('/').to_string()),
         None => server_origin(facts, config.trust_forwarded).map(|origin| origin.to_string()),

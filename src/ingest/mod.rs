@@ -1,12 +1,18 @@
 //! ingest — publishers' ways in. [`publish`] knows no transport: it admits a publisher, claims the
 //! stream, starts the pipeline and forwards media bytes into the stream's bounded channel until the
 //! input ends, then waits for the presentation's `ended` or `error`. Each transport feeds it:
-//! [`websocket`] (`/ws/publish/{stream}`: the `start` handshake, binary messages, `stop`).
+//! [`websocket`] (`/ws/publish/{stream}`: the `start` handshake, binary messages, `stop`) and
+//! [`http`] (`PUT`/`POST /ingest/{stream}`: the request body is the recording) and [`rtmp`]
+//! (`rtmp://HOST:1935/live/{stream}`: an encoder's messages as an FLV stream).
 
+pub mod http;
 pub mod input;
 pub mod pipeline;
 pub mod publish;
+pub mod rtmp;
 pub mod websocket;
+
+use std::net::SocketAddr;
 
 use crate::error_code::ErrorCode;
 use crate::media::recorder_format::FormatError;
@@ -33,6 +39,10 @@ pub enum IngestError {
     ResumeFormat { stream: StreamId, was: String, now: String },
     #[error("stream {stream}: the server could not start packaging: {reason}")]
     Internal { stream: StreamId, reason: String },
+    #[error("stream {stream} (RTMP from {peer}): {source}")]
+    RtmpCodec { stream: StreamId, peer: SocketAddr, source: rtmp::flv::TagError },
+    #[error("stream {stream} (RTMP from {peer}): {source}")]
+    RtmpProtocol { stream: StreamId, peer: SocketAddr, source: rtmp::session::ProtocolError },
 }
 
 impl IngestError {
@@ -46,6 +56,8 @@ impl IngestError {
             IngestError::Refused { code, .. } => *code,
             IngestError::ResumeFormat { .. } => ErrorCode::UnsupportedMedia,
             IngestError::Internal { .. } => ErrorCode::Internal,
+            IngestError::RtmpCodec { .. } => ErrorCode::UnsupportedMedia,
+            IngestError::RtmpProtocol { .. } => ErrorCode::BadRequest,
         }
     }
 }

@@ -32,6 +32,7 @@ use crate::metrics::Metrics;
 use crate::protocol::ServerMessage;
 use crate::stream_id::StreamId;
 use crate::streams::registry::{Claim, ClaimError};
+use crate::streams::status::Source;
 use crate::streams::{EventCursor, Presentation, Registry};
 
 /// How long a new publisher waits for the stream's previous presentation to finish (normally a few
@@ -64,6 +65,8 @@ pub struct PublishRequest {
     pub format: RecorderFormat,
     /// The MIME type as the publisher gave it (the admission webhook and a resume compare it).
     pub mime_type: String,
+    /// Which transport it comes from, for the status and the metrics.
+    pub source: Source,
     /// The packager settings, all but the presentation tag.
     pub settings: DashSettings,
     pub admission: Admission,
@@ -150,15 +153,15 @@ enum Ending {
 
 impl<T: Transport> Publisher<'_, T> {
     async fn publish(&mut self, request: PublishRequest) -> PublishResult<Outcome> {
-        let PublishRequest { format, mime_type, settings, admission, .. } = request;
+        let PublishRequest { format, mime_type, source, settings, admission, .. } = request;
         // Before anything is claimed or written: a refused publisher changes nothing.
         admission.admit(&self.stream, &mime_type).await.map_err(|refused| {
             Some(IngestError::Refused { stream: self.stream.clone(), code: ErrorCode::Unauthorized, reason: refused.to_string() })
         })?;
         let recording_started = SystemTime::now();
         let registry = Arc::clone(&self.context.registry);
-        let (presentation, mut input) = self.join(format, &mime_type, settings, recording_started).await?;
-        Metrics::add(&self.context.metrics.publishes_accepted, 1);
+        let (presentation, mut input) = self.join(format, &mime_type, source, settings, recording_started).await?;
+        self.context.metrics.accepted_from(source);
         log::info!("stream {}: publishing {mime_type} (presentation {})", self.stream, presentation.id);
         if let Err(Gone) = self.transport.send(&ServerMessage::accepted(&self.stream)).await {
             // Dropping the input closes its channel: the packager takes that as a vanished publisher.
@@ -200,6 +203,7 @@ impl<T: Transport> Publisher<'_, T> {
         &mut self,
         format: RecorderFormat,
         mime_type: &str,
+        source: Source,
         settings: DashSettings,
         recording_started: SystemTime,
     ) -> PublishResult<(Presentation, Input)> {
@@ -209,7 +213,7 @@ impl<T: Transport> Publisher<'_, T> {
         let deadline = Instant::now() + PREVIOUS_PRESENTATION_WAIT;
         loop {
             let tag = files::new_presentation_tag();
-            let claim = match registry.claim(&self.stream, mime_type, tag.clone()) {
+            let claim = match registry.claim(&self.stream, mime_type, source, tag.clone()) {
                 Ok(claim) => claim,
                 Err(ClaimError::Finalising(_)) if Instant::now() < deadline => {
                     if let Ok(Err(RecvError::Closed)) = tokio::time::timeout_at(deadline, changes.recv()).await {
@@ -247,7 +251,7 @@ impl<T: Transport> Publisher<'_, T> {
                     }
                 }
                 Claim::Resume { presentation, connections, mime_type: started_as } => {
-                    if RecorderFormat::parse(&started_as).ok().as_ref() != Some(&format) {
+                    if RecorderFormat::of_presentation(&started_as).as_ref() != Some(&format) {
                         registry.publisher_left(&presentation);
                         return Err(Some(IngestError::ResumeFormat {
                             stream: self.stream.clone(),

@@ -17,6 +17,7 @@ use crate::media::{DashSettings, RecorderFormat};
 use crate::metrics::Metrics;
 use crate::protocol::{ClientMessage, ServerMessage};
 use crate::stream_id::StreamId;
+use crate::streams::status::Source;
 
 /// How long a publisher may take to send `start` after connecting.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
@@ -34,7 +35,7 @@ pub async fn run(
     let mut socket = Socket { stream: stream.clone(), session, messages, max_message_bytes };
     let outcome = match socket.await_start().await {
         Ok((format, mime_type)) => {
-            let request = PublishRequest { stream, format, mime_type, settings, admission };
+            let request = PublishRequest { stream, format, mime_type, source: Source::Browser, settings, admission };
             publish::run(context, request, &mut socket).await
         }
         Err(None) => Outcome::Gone,

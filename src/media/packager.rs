@@ -22,9 +22,6 @@ const PROBE_BYTES: &str = "32768";
 /// Most memory the demuxer may use for its seek index, per track (it thins the index out beyond this).
 const INDEX_BYTES: &str = "1024";
 
-/// Containers the demuxer may accept, whatever the publisher claims.
-const FORMAT_WHITELIST: &str = "matroska,webm,mov,mp4";
-
 /// Runs one presentation to its end, reporting through `on_event`.
 pub(super) fn run(job: &PackagerJob, connections: Receiver<Connection>, on_event: &mut dyn FnMut(PackagerEvent)) {
     let Ok(first) = connections.recv() else { return };
@@ -150,7 +147,8 @@ fn open_input(job: &PackagerJob, chunks: FeedReceiver) -> Result<ChunkInput, Ope
     // The Matroska demuxer indexes every keyframe, and every audio frame is one: 24 bytes per Opus frame,
     // up to 1 MiB per track by default, for seeking, which a live input never does.
     options.set("indexmem", INDEX_BYTES);
-    options.set("format_whitelist", FORMAT_WHITELIST);
+    // Containers the demuxer may accept, whatever the publisher claims.
+    options.set("format_whitelist", job.format.container.format_whitelist());
     // The input is our own AVIOContext: no protocol (file, http...) may ever be opened from it.
     options.set("protocol_whitelist", "none");
     let source = ChunkSource::new(chunks, job.format.container).with_read_delay(job.read_delay);
@@ -158,7 +156,8 @@ fn open_input(job: &PackagerJob, chunks: FeedReceiver) -> Result<ChunkInput, Ope
         debug_assert!(unused.iter().next().is_none(), "unknown demuxer options: {unused:?}");
         // Every packet read before the muxer starts delays its clock (availabilityStartTime), and
         // that delay stays as latency: read ahead only when the header doesn't tell enough.
-        let header_suffices = input.streams().all(|s| {
+        // A header that names no track (FLV: tracks appear with their first tags) tells nothing.
+        let header_suffices = input.nb_streams() > 0 && input.streams().all(|s| {
             let parameters = s.parameters();
             header_suffices(parameters.medium(), parameters.id(), ffi::known_parameters(&parameters))
         });

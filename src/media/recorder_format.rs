@@ -11,6 +11,9 @@ pub enum Container {
     Matroska,
     /// Fragmented MP4 (`video/mp4`): Chromium writes one fragment per GOP.
     Mp4,
+    /// FLV, as the RTMP ingest writes it from an encoder's messages. Never accepted from a
+    /// publisher's `mimeType`: only the RTMP ingest makes one ([`RecorderFormat::flv`]).
+    Flv,
 }
 
 impl Container {
@@ -19,9 +22,22 @@ impl Container {
         match self {
             Container::Matroska => "matroska",
             Container::Mp4 => "mov",
+            Container::Flv => "flv",
+        }
+    }
+
+    /// The demuxers libavformat may pick for this container, whatever the bytes look like: the
+    /// browser's containers for a browser's or HTTP upload, `flv` only for the RTMP ingest's own stream.
+    pub fn format_whitelist(self) -> &'static str {
+        match self {
+            Container::Matroska | Container::Mp4 => "matroska,webm,mov,mp4",
+            Container::Flv => "flv",
         }
     }
 }
+
+/// The MIME type the RTMP ingest registers its presentations with.
+pub const FLV_MIME: &str = "video/x-flv";
 
 /// Box types an MP4 stream can start with.
 const MP4_FIRST_BOXES: [&[u8; 4]; 10] = [b"ftyp", b"styp", b"moov", b"moof", b"free", b"skip", b"wide", b"mdat", b"sidx", b"uuid"];
@@ -36,6 +52,7 @@ impl Container {
     pub fn recognises(self, head: &[u8]) -> bool {
         match self {
             Container::Matroska => head.starts_with(&[0x1A, 0x45, 0xDF, 0xA3]),
+            Container::Flv => head.starts_with(b"FLV\x01"),
             Container::Mp4 => {
                 head.len() >= 8 && {
                     let size = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
@@ -51,6 +68,7 @@ impl fmt::Display for Container {
         f.write_str(match self {
             Container::Matroska => "WebM/Matroska",
             Container::Mp4 => "MP4",
+            Container::Flv => "FLV",
         })
     }
 }
@@ -105,6 +123,22 @@ pub enum FormatError {
 }
 
 impl RecorderFormat {
+    /// The RTMP ingest's FLV stream of H.264 and AAC.
+    pub fn flv() -> RecorderFormat {
+        RecorderFormat { container: Container::Flv, announced: vec![Codec::H264, Codec::Aac] }
+    }
+
+    /// The format a presentation was started with (its registered MIME type): what [`parse`] accepts,
+    /// and the RTMP ingest's [`FLV_MIME`].
+    ///
+    /// [`parse`]: RecorderFormat::parse
+    pub fn of_presentation(mime_type: &str) -> Option<RecorderFormat> {
+        if mime_type == FLV_MIME {
+            return Some(RecorderFormat::flv());
+        }
+        RecorderFormat::parse(mime_type).ok()
+    }
+
     /// Parses a MediaRecorder `mimeType` such as `video/x-matroska;codecs=avc1,opus`.
     pub fn parse(mime_type: &str) -> Result<RecorderFormat, FormatError> {
         let mut parts = mime_type.split(';');
@@ -180,6 +214,16 @@ mod tests {
         assert!(!Container::Mp4.recognises(&[0, 0, 0, 4, b'f', b't', b'y', b'p']), "a box can't be 4 bytes");
         assert!(!Container::Mp4.recognises(b"GET / HT"));
         assert!(!Container::Matroska.recognises(b""));
+    }
+
+    #[test]
+    fn flv_is_only_ever_the_rtmp_ingests_own() {
+        assert_eq!(RecorderFormat::parse(FLV_MIME), Err(FormatError::Container(FLV_MIME.into())));
+        assert_eq!(RecorderFormat::of_presentation(FLV_MIME), Some(RecorderFormat::flv()));
+        assert_eq!(Container::Flv.format_whitelist(), "flv");
+        assert!(!Container::Matroska.format_whitelist().contains("flv"));
+        assert!(Container::Flv.recognises(b"FLV\x01\x05\0\0\0"));
+        assert!(!Container::Flv.recognises(b"FLV\x02"));
     }
 
     #[test]

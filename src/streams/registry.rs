@@ -29,6 +29,7 @@ use crate::media::{Connection, PackagerEvent};
 use crate::stream_id::StreamId;
 
 pub use super::status::{StreamState, StreamStatus};
+use super::status::Source;
 use super::tasks::{TaskGuard, Tasks};
 use super::thumbnails::Thumbnails;
 use super::watcher::{FolderWatch, MediaWatcher};
@@ -177,7 +178,7 @@ impl Registry {
 
     /// Takes `stream` for a publisher: resumes its presentation if its publisher vanished and the
     /// packager still waits, else starts a new one, unless another publisher holds it or a limit says no.
-    pub fn claim(self: &Arc<Self>, stream: &StreamId, mime_type: &str, tag: String) -> Result<Claim, ClaimError> {
+    pub fn claim(self: &Arc<Self>, stream: &StreamId, mime_type: &str, source: Source, tag: String) -> Result<Claim, ClaimError> {
         if self.shutting_down.load(Ordering::SeqCst) {
             return Err(ClaimError::ShuttingDown);
         }
@@ -226,12 +227,15 @@ impl Registry {
             state: StreamState::Starting,
             manifest_ready: false,
             mime_type: mime_type.to_string(),
+            source,
             started_at: SystemTime::now(),
             tracks: Vec::new(),
             segment_type: None,
             low_latency: false,
             publisher_connected: true,
             bytes_received: 0,
+            keyframe_interval_seconds: None,
+            keyframe_warning: None,
             tag: tag.clone(),
         };
         let bytes_received = Arc::new(AtomicU64::new(0));
@@ -321,6 +325,15 @@ impl Registry {
         entry.status.publisher_connected = false;
         drop(streams);
         self.announce(&presentation.stream);
+    }
+
+    /// Records the publisher's keyframe interval for the live presentation of `stream`, and the
+    /// sentence saying what to change when it does not fit the segments (`None`: it fits).
+    pub fn note_keyframe_interval(&self, stream: &StreamId, seconds: f64, warning: Option<String>) {
+        let mut streams = self.lock();
+        let Some(entry) = streams.get_mut(stream).filter(|e| e.status.state.is_active()) else { return };
+        entry.status.keyframe_interval_seconds = Some(seconds);
+        entry.status.keyframe_warning = warning;
     }
 
     /// Refuses new publishers from now on, tells every publisher session to end its input, and has
@@ -514,7 +527,7 @@ mod tests {
     }
 
     fn new(registry: &Arc<Registry>, stream: &str) -> Presentation {
-        match registry.claim(&id(stream), "video/webm", "t".into()) {
+        match registry.claim(&id(stream), "video/webm", Source::Browser, "t".into()) {
             Ok(Claim::New(p, _lease)) => p,
             other => panic!("expected a new presentation, got {other:?}"),
         }
@@ -532,7 +545,7 @@ mod tests {
     fn one_publisher_per_stream_until_its_presentation_ends() {
         let registry = Registry::new(PathBuf::from("/tmp/x"), 10);
         let first = new(&registry, "a");
-        assert!(matches!(registry.claim(&id("a"), "video/webm", "t2".into()), Err(ClaimError::Busy(_))));
+        assert!(matches!(registry.claim(&id("a"), "video/webm", Source::Browser, "t2".into()), Err(ClaimError::Busy(_))));
         new(&registry, "b");
         registry.on_packager_event(
             &first,
@@ -546,10 +559,10 @@ mod tests {
     #[test]
     fn a_stream_is_taken_and_counted_until_its_packager_exits() {
         let registry = Registry::new(PathBuf::from("/tmp/x"), 1);
-        let Ok(Claim::New(first, lease)) = registry.claim(&id("a"), "video/webm", "t".into()) else { panic!() };
+        let Ok(Claim::New(first, lease)) = registry.claim(&id("a"), "video/webm", Source::Browser, "t".into()) else { panic!() };
         registry.fail(&first, ErrorCode::Internal, "finalising took too long".into());
-        assert!(matches!(registry.claim(&id("a"), "video/webm", "t2".into()), Err(ClaimError::Finalising(_))));
-        assert!(matches!(registry.claim(&id("b"), "video/webm", "t2".into()), Err(ClaimError::TooMany { .. })));
+        assert!(matches!(registry.claim(&id("a"), "video/webm", Source::Browser, "t2".into()), Err(ClaimError::Finalising(_))));
+        assert!(matches!(registry.claim(&id("b"), "video/webm", Source::Browser, "t2".into()), Err(ClaimError::TooMany { .. })));
         assert_eq!(registry.active_count(), 1);
         drop(lease);
         assert_eq!(registry.active_count(), 0);
@@ -563,7 +576,7 @@ mod tests {
         let _connections = attach(&registry, &first);
         registry.publisher_left(&first);
         assert!(!registry.status(&id("r")).unwrap().publisher_connected);
-        match registry.claim(&id("r"), "video/mp4", "t9".into()) {
+        match registry.claim(&id("r"), "video/mp4", Source::Browser, "t9".into()) {
             Ok(Claim::Resume { presentation, mime_type, .. }) => {
                 assert_eq!(presentation.id, first.id);
                 assert_eq!(presentation.tag, "t", "same segment names");
@@ -571,7 +584,7 @@ mod tests {
             }
             other => panic!("expected a resume, got {other:?}"),
         }
-        assert!(matches!(registry.claim(&id("r"), "video/webm", "t".into()), Err(ClaimError::Busy(_))), "now connected");
+        assert!(matches!(registry.claim(&id("r"), "video/webm", Source::Browser, "t".into()), Err(ClaimError::Busy(_))), "now connected");
     }
 
     #[test]
@@ -579,13 +592,13 @@ mod tests {
         let registry = Registry::new(PathBuf::from("/tmp/x"), 1);
         let first = new(&registry, "one");
         let connections = attach(&registry, &first);
-        let refused = registry.claim(&id("two"), "video/webm", "t".into()).unwrap_err();
+        let refused = registry.claim(&id("two"), "video/webm", Source::Browser, "t".into()).unwrap_err();
         assert_eq!(refused.code(), ErrorCode::TooLarge);
         let mut signal = registry.shutdown_signal();
         registry.begin_shutdown();
         assert!(*signal.borrow_and_update());
         assert!(connections.recv().is_err(), "waiting packagers are let go");
-        assert!(matches!(registry.claim(&id("one"), "video/webm", "t".into()), Err(ClaimError::ShuttingDown)));
+        assert!(matches!(registry.claim(&id("one"), "video/webm", Source::Browser, "t".into()), Err(ClaimError::ShuttingDown)));
     }
 
     #[test]
@@ -613,13 +626,13 @@ mod tests {
     fn a_failed_presentation_is_not_retired_while_its_packager_runs() {
         let media = tempfile::tempdir().unwrap();
         let registry = Registry::new(media.path().to_path_buf(), 10);
-        let Ok(Claim::New(p, lease)) = registry.claim(&id("f"), "video/webm", "t".into()) else { panic!() };
+        let Ok(Claim::New(p, lease)) = registry.claim(&id("f"), "video/webm", Source::Browser, "t".into()) else { panic!() };
         std::fs::create_dir(&p.dir).unwrap();
         registry.fail(&p, ErrorCode::Internal, "finalising took too long".into());
         let trash = media.path().join("trash");
         assert!(!registry.retire(&id("f"), &trash).unwrap(), "its packager may still write");
         assert!(p.dir.exists() && registry.in_use(&id("f")));
-        assert!(matches!(registry.claim(&id("f"), "video/webm", "t2".into()), Err(ClaimError::Finalising(_))));
+        assert!(matches!(registry.claim(&id("f"), "video/webm", Source::Browser, "t2".into()), Err(ClaimError::Finalising(_))));
         drop(lease);
         assert!(registry.retire(&id("f"), &trash).unwrap());
         assert!(!p.dir.exists() && trash.exists());

@@ -258,7 +258,7 @@ mod tests {
         let media = tempfile::tempdir().unwrap();
         let registry = Registry::new(media.path().to_path_buf(), 10);
         let stream = StreamId::parse("slow").unwrap();
-        let Ok(Claim::New(p, lease)) = registry.claim(&stream, "video/webm", "t".into()) else { panic!() };
+        let Ok(Claim::New(p, lease)) = registry.claim(&stream, "video/webm", crate::streams::status::Source::Browser, "t".into()) else { panic!() };
         std::fs::create_dir(&p.dir).unwrap();
         std::fs::write(p.dir.join("chunk"), b"data").unwrap();
         registry.fail(&p, ErrorCode::Internal, "finalising took too long".into());

@@ -32,6 +32,32 @@ impl StreamState {
     }
 }
 
+/// Where a stream's publisher sends from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// A web page's MediaRecorder over the publisher WebSocket.
+    Browser,
+    /// An encoder (OBS, ffmpeg, hardware) over RTMP.
+    Rtmp,
+    /// A plain HTTP upload (`PUT`/`POST /ingest/{stream}`).
+    Http,
+}
+
+impl Source {
+    /// Every source, in the order `/metrics` lists them.
+    pub const ALL: [Source; 3] = [Source::Browser, Source::Rtmp, Source::Http];
+
+    /// The name in `/api/streams` and the metrics label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Browser => "browser",
+            Source::Rtmp => "rtmp",
+            Source::Http => "http",
+        }
+    }
+}
+
 /// A stream's current presentation, as clients and `/api/streams` see it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -43,6 +69,8 @@ pub struct StreamStatus {
     /// `manifest_ready` has been reached for this presentation.
     pub manifest_ready: bool,
     pub mime_type: String,
+    /// Where the publisher sends from.
+    pub source: Source,
     #[serde(serialize_with = "serialize_time")]
     pub started_at: SystemTime,
     pub tracks: Vec<TrackInfo>,
@@ -52,6 +80,12 @@ pub struct StreamStatus {
     pub publisher_connected: bool,
     /// Recorder bytes received for this presentation, over all its connections.
     pub bytes_received: u64,
+    /// The encoder's keyframe interval, when the transport sees keyframes (RTMP).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keyframe_interval_seconds: Option<f64>,
+    /// Set when that interval does not match the segment duration: what to change, in a sentence.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keyframe_warning: Option<String>,
     /// The tag in this presentation's segment names.
     #[serde(skip)]
     pub tag: String,
@@ -70,12 +104,15 @@ impl StreamStatus {
             state,
             manifest_ready,
             mime_type: String::new(),
+            source: Source::Browser,
             started_at: SystemTime::now(),
             tracks: vec![],
             segment_type: None,
             low_latency: false,
             publisher_connected: true,
             bytes_received: 0,
+            keyframe_interval_seconds: None,
+            keyframe_warning: None,
             tag: String::new(),
         }
     }

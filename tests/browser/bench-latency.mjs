@@ -8,7 +8,13 @@
 // The `hls` scenario plays the publisher's own stream back with hls.js in low-latency mode (`/?player=hls`:
 // LL-HLS parts of the same CMAF chunks) instead of dash.js.
 //
-// Usage: node tests/browser/bench-latency.mjs [--seconds 30] [--out DIR] [--only h264|vp9|vp8|hls] [-- server flags]
+// The `rtmp` scenario has the ffmpeg CLI as the encoder (test pattern + tone, x264 zerolatency + AAC,
+// a keyframe every second, 1 s segments) publishing over RTMP, and the viewer page /watch/NAME playing
+// with dash.js. Glass-to-glass is the time since ffmpeg was started minus the player's currentTime
+// (frame N is generated at start + N/fps under -re, so ffmpeg's own start-up counts against livedash);
+// each frame also carries that nominal capture time as a burnt-in UTC clock for the screenshot.
+//
+// Usage: node tests/browser/bench-latency.mjs [--seconds 30] [--out DIR] [--only h264|vp9|vp8|hls|rtmp] [-- server flags]
 import { cpus } from 'node:os';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
@@ -16,6 +22,7 @@ import { join } from 'node:path';
 import { launchBrowser, CHROMIUM_PATH } from './lib/chromium.mjs';
 import { startServer, LIVEDASH_BIN } from './lib/server.mjs';
 import { waitInPage } from './lib/pages.mjs';
+import { rtmpEncoder } from './lib/encoder.mjs';
 
 const argv = process.argv.slice(2);
 const split = argv.indexOf('--');
@@ -35,6 +42,7 @@ const SCENARIOS = [
   { key: 'vp9', name: 'VP9 + Opus, low latency', format: 'video/webm;codecs=vp9,opus', flags: ['--latency', 'low'] },
   { key: 'vp8', name: 'VP8 + Opus, normal', format: 'video/webm;codecs=vp8,opus', flags: ['--latency', 'low'] },
   { key: 'hls', name: 'H.264 + Opus, LL-HLS (hls.js)', format: 'video/webm;codecs=h264,opus', flags: ['--latency', 'low'], query: '?player=hls' },
+  { key: 'rtmp', name: 'RTMP H.264 + AAC (ffmpeg), 1 s GOP', rtmp: true, flags: ['--latency', 'low', '--segment-duration', '1'] },
 ].filter((s) => !only || s.key === only);
 
 function percentile(sorted, p) {
@@ -42,18 +50,47 @@ function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
 }
 
+/** The publisher page records the fake camera; it keeps `window.livedash` with the latency. */
+async function startPublisherPage(page, server, scenario) {
+  await page.goto(`${server.url}/${scenario.query ?? ''}`);
+  await page.waitForSelector('#start:not([disabled])', { timeout: 30_000 });
+  await page.fill('#stream', `bench-${scenario.key}`);
+  await page.selectOption('#codec', scenario.format);
+  await page.click('#start');
+}
+
+/**
+ * ffmpeg publishes over RTMP and the viewer page plays; the page is given what the bench reads from
+ * the publisher page: `clickedAt` (ffmpeg's start), `firstFrameAt` and `latency()`.
+ */
+async function startEncoder(page, server, stream, seconds) {
+  const startedAt = Date.now();
+  const encoder = rtmpEncoder(`${server.rtmpUrl}/${stream}`, { seconds: seconds + 60, gop: 30, clockAt: startedAt });
+  await page.goto(`${server.url}/watch/${stream}`);
+  await page.evaluate((startedAt) => {
+    const video = document.getElementById('playback');
+    const state = window.livedash;
+    state.clickedAt = performance.now() - (Date.now() - startedAt);
+    state.firstFrameAt = null;
+    video.addEventListener('playing', () => { state.firstFrameAt ??= performance.now(); });
+    state.latency = () => (state.firstFrameAt === null ? null : (Date.now() - startedAt) / 1000 - video.currentTime);
+  }, startedAt);
+  return encoder;
+}
+
 async function run(scenario) {
   // Flags given on the command line replace the scenario's own.
   const scenarioFlags = serverFlags.includes('--latency') ? [] : scenario.flags;
   const server = await startServer([...scenarioFlags, ...serverFlags]);
   const browser = await launchBrowser();
+  let encoder = null;
   try {
     const page = await browser.newPage();
-    await page.goto(`${server.url}/${scenario.query ?? ''}`);
-    await page.waitForSelector('#start:not([disabled])', { timeout: 30_000 });
-    await page.fill('#stream', `bench-${scenario.key}`);
-    await page.selectOption('#codec', scenario.format);
-    await page.click('#start');
+    if (scenario.rtmp) {
+      encoder = await startEncoder(page, server, `bench-${scenario.key}`, seconds);
+    } else {
+      await startPublisherPage(page, server, scenario);
+    }
     // Count stalls as the video element reports them once playing: `waiting` after the first frame.
     await page.evaluate(() => {
       const video = document.getElementById('playback');
@@ -80,6 +117,7 @@ async function run(scenario) {
     }
     const atShot = await page.evaluate(() => window.livedash.latency());
     const screenshot = join(outDir, `${scenario.key}.png`);
+    const shotAt = new Date().toISOString().slice(11, 23);
     await page.screenshot({ path: screenshot });
     const stalls = await page.evaluate(() => window.benchStalls);
     const info = await page.evaluate(() => {
@@ -88,13 +126,14 @@ async function run(scenario) {
         ? { player: 'hls.js', lowLatency: player.hls.config.lowLatencyMode, target: player.hls.targetLatency ?? NaN }
         : { player: 'dash.js', lowLatency: player.getLowLatencyModeEnabled(), target: player.getTargetLiveDelay() };
     });
-    await page.click('#stop');
+    if (!scenario.rtmp) await page.click('#stop');
     samples.sort((a, b) => a - b);
     return {
       name: scenario.name, firstFrame, median: percentile(samples, 0.5), p95: percentile(samples, 0.95),
-      stalls: stalls.count, stallSeconds: stalls.seconds, samples: samples.length, atShot, screenshot, ...info,
+      stalls: stalls.count, stallSeconds: stalls.seconds, samples: samples.length, atShot, shotAt, screenshot, ...info,
     };
   } finally {
+    encoder?.stop();
     await browser.close();
     await server.stop();
   }
@@ -111,5 +150,6 @@ for (const r of rows) {
   console.log(`${pad(r.name, 32)}${pad(`${r.firstFrame.toFixed(2)} s`, 19)}${pad(`${r.median.toFixed(2)} s`, 23)}${pad(`${r.p95.toFixed(2)} s`, 8)}` +
     `${pad(`${r.stalls} (${r.stallSeconds.toFixed(1)} s)`, 14)}${r.player} ${r.lowLatency ? 'low latency' : 'normal'}, target ${r.target.toFixed(2)} s`);
 }
-console.log('\nClock cross-check: each screenshot shows the camera preview and the playback with the fake camera\'s burnt-in clock;');
-for (const r of rows) console.log(`  ${r.screenshot}: in-page latency when taken ${r.atShot.toFixed(2)} s`);
+console.log('\nClock cross-check: each screenshot shows the camera preview and the playback with the fake camera\'s burnt-in clock');
+console.log('(rtmp: the playback only, its clock the UTC capture time; compare it with the time the screenshot was taken);');
+for (const r of rows) console.log(`  ${r.screenshot}: taken ${r.shotAt} UTC, in-page latency then ${r.atShot.toFixed(2)} s`);

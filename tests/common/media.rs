@@ -149,3 +149,29 @@ pub fn audio_declared_never_sent(fixture_name: &str, dir: &Path) -> PathBuf {
     output.write_trailer().unwrap();
     out_path
 }
+
+/// Per media kind, the earliest presentation timestamp of a media file, in seconds.
+pub fn first_timestamps(path: &Path) -> BTreeMap<&'static str, f64> {
+    ffmpeg::init().unwrap();
+    let mut input = ffmpeg::format::input(path).unwrap_or_else(|e| panic!("opening {}: {e}", path.display()));
+    let streams: Vec<(Option<&'static str>, ffmpeg::Rational)> = input
+        .streams()
+        .map(|s| {
+            let kind = match s.parameters().medium() {
+                ffmpeg::media::Type::Video => Some("video"),
+                ffmpeg::media::Type::Audio => Some("audio"),
+                _ => None,
+            };
+            (kind, s.time_base())
+        })
+        .collect();
+    let mut first: BTreeMap<&'static str, f64> = BTreeMap::new();
+    for (stream, packet) in input.packets() {
+        let (Some(kind), time_base) = streams[stream.index()] else { continue };
+        let Some(pts) = packet.pts().or(packet.dts()) else { continue };
+        let seconds = pts as f64 * f64::from(time_base);
+        let entry = first.entry(kind).or_insert(seconds);
+        *entry = entry.min(seconds);
+    }
+    first
+}

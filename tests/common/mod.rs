@@ -2,6 +2,7 @@
 //! libavformat reading media back.
 #![allow(dead_code)]
 
+pub mod clients;
 pub mod live;
 pub mod live_edge;
 pub mod media;

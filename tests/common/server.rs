@@ -20,13 +20,16 @@ fn binary() -> PathBuf {
 pub struct Server {
     child: Child,
     pub addr: SocketAddr,
+    /// Where it takes RTMP publishers (`--rtmp-bind 127.0.0.1:0` unless a test passes its own).
+    pub rtmp_addr: Option<SocketAddr>,
     /// Private to this server: `media/` (the media folder) and room beside it for test files.
     root: tempfile::TempDir,
     log: Arc<Mutex<String>>,
 }
 
 impl Server {
-    /// Starts `livedash --bind 127.0.0.1:0 --media-dir <tmp>` plus `args`.
+    /// Starts `livedash --bind 127.0.0.1:0 --media-dir <tmp>` (and `--rtmp-bind 127.0.0.1:0` unless
+    /// `args` has one) plus `args`.
     pub fn start(args: &[&str]) -> Server {
         Self::start_with_env(args, &[])
     }
@@ -44,6 +47,7 @@ impl Server {
         command
             .args(["--bind", "127.0.0.1:0", "--media-dir"])
             .arg(&media)
+            .args(if args.contains(&"--rtmp-bind") { &[][..] } else { &["--rtmp-bind", "127.0.0.1:0"][..] })
             .args(args)
             .env("RUST_LOG", "info")
             .envs(env.iter().copied())
@@ -54,8 +58,14 @@ impl Server {
         let log = Arc::new(Mutex::new(String::new()));
         let (addr_tx, addr_rx) = mpsc::channel();
         let sink = Arc::clone(&log);
+        let rtmp_addr = Arc::new(Mutex::new(None));
+        let rtmp_found = Arc::clone(&rtmp_addr);
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                // Logged before the HTTP address.
+                if let Some(addr) = line.split("listening on rtmp://").nth(1) {
+                    *rtmp_found.lock().unwrap() = Some(addr.trim().parse::<SocketAddr>().unwrap());
+                }
                 if let Some(addr) = line.split("listening on http://").nth(1) {
                     let _ = addr_tx.send(addr.trim().parse::<SocketAddr>().unwrap());
                 }
@@ -71,11 +81,17 @@ impl Server {
                 panic!("livedash did not start; its log:\n{}", log.lock().unwrap());
             }
         };
-        Server { child, addr, root, log }
+        let rtmp_addr = *rtmp_addr.lock().unwrap();
+        Server { child, addr, rtmp_addr, root, log }
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// `rtmp://ADDR/live/{key}` on this server's RTMP port.
+    pub fn rtmp_url(&self, key: &str) -> String {
+        format!("rtmp://{}/live/{key}", self.rtmp_addr.expect("this server takes RTMP"))
     }
 
     pub fn ws_url(&self, path: &str) -> String {

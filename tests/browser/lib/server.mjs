@@ -12,7 +12,9 @@ export const LIVEDASH_BIN = process.env.LIVEDASH_BIN || join(root, 'target', 'de
 /** Starts livedash with `args`; resolves once it logs its address. */
 export async function startServer(args = [], { timeoutMs = 30_000 } = {}) {
   const mediaDir = mkdtempSync(join(tmpdir(), 'livedash-media-'));
-  const child = spawn(LIVEDASH_BIN, ['--bind', '127.0.0.1:0', '--media-dir', mediaDir, ...args], {
+  // RTMP on a free loopback port too, unless the test chose (the default 1935 may be taken).
+  const rtmp = args.includes('--rtmp-bind') ? [] : ['--rtmp-bind', '127.0.0.1:0'];
+  const child = spawn(LIVEDASH_BIN, ['--bind', '127.0.0.1:0', ...rtmp, '--media-dir', mediaDir, ...args], {
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG || "info" },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -29,8 +31,12 @@ export async function startServer(args = [], { timeoutMs = 30_000 } = {}) {
   });
   // The page must be a secure context for getUserMedia: http://localhost is, http://127.0.0.1 may not be.
   const url = origin.replace('127.0.0.1', 'localhost');
+  // Logged before the HTTP address.
+  const rtmpMatch = /listening on rtmp:\/\/([0-9.:]+)/.exec(log);
   return {
     url,
+    /** `rtmp://127.0.0.1:PORT/live`, when RTMP is on. */
+    rtmpUrl: rtmpMatch ? `rtmp://${rtmpMatch[1]}/live` : null,
     mediaDir,
     log: () => log,
     async stop() {
