@@ -40,7 +40,7 @@ pub fn bind(config: &Config) -> std::io::Result<TcpListener> {
 }
 
 /// Serves on `listener` until `shutdown` resolves, then stops gracefully (see the module comment).
-pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Output = ()> + 'static) -> std::io::Result<()> {
+pub async fn run(mut config: Config, listener: TcpListener, shutdown: impl Future<Output = ()> + 'static) -> std::io::Result<()> {
     media::init();
     match crate::limits::raise_open_files() {
         Ok(open_files) => log::info!("open files limit {open_files}; at most {} live streams", config.max_streams),
@@ -48,6 +48,11 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
     }
     std::fs::create_dir_all(&config.media_dir).map_err(|e| {
         std::io::Error::new(e.kind(), format!("creating the media folder {}: {e}", config.media_dir.display()))
+    })?;
+    // Absolute from here on: the file watcher reports absolute paths, and a relative folder (the
+    // default `./media`) would never match them, so no stream would go live before its end.
+    config.media_dir = std::fs::canonicalize(&config.media_dir).map_err(|e| {
+        std::io::Error::new(e.kind(), format!("finding the media folder {}: {e}", config.media_dir.display()))
     })?;
     match media::leftovers::retire_interrupted(&config.media_dir) {
         Ok(retired) if retired.is_empty() => {}

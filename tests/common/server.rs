@@ -40,10 +40,25 @@ impl Server {
         Self::start_in(root, args, env)
     }
 
+    /// Like [`Server::start`], but run from the server's own folder with `--media-dir media`: a
+    /// relative media folder, as `./media` (the default) is.
+    pub fn start_with_relative_media_dir(args: &[&str]) -> Server {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("media")).unwrap();
+        Self::start_from(root, args, &[], true)
+    }
+
     /// Starts a server on `root`'s existing `media/` folder.
     fn start_in(root: tempfile::TempDir, args: &[&str], env: &[(&str, &str)]) -> Server {
-        let media = root.path().join("media");
+        Self::start_from(root, args, env, false)
+    }
+
+    fn start_from(root: tempfile::TempDir, args: &[&str], env: &[(&str, &str)], relative: bool) -> Server {
+        let media = if relative { PathBuf::from("media") } else { root.path().join("media") };
         let mut command = Command::new(binary());
+        if relative {
+            command.current_dir(root.path());
+        }
         command
             .args(["--bind", "127.0.0.1:0", "--media-dir"])
             .arg(&media)
