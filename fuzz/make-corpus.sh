@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Fills fuzz/corpus/{packager,parsers} (git-ignored) with seeds: the checked-in fuzz/seeds/, plus every
+# Fills fuzz/corpus/{packager,parsers,rtmp} (git-ignored) with seeds: the checked-in fuzz/seeds/, plus every
 # recorder fixture in tests/fixtures/recorder/ whole and as prefixes, behind the packager target's
 # header bytes (see src/packager.rs for the layout). Safe to run again: it only adds files.
 set -euo pipefail
 cd "$(dirname "$0")"
 fixtures=../tests/fixtures/recorder
-mkdir -p corpus/packager corpus/parsers
+mkdir -p corpus/packager corpus/parsers corpus/rtmp
 cp -n seeds/packager/* corpus/packager/
 cp -n seeds/parsers/* corpus/parsers/
+cp -n seeds/rtmp/* corpus/rtmp/
 
 # fixture -> index into MIME_TYPES (raw mode): the mimeType Chromium reported, or the closest one.
 declare -A mime=(

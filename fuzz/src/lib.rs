@@ -2,3 +2,4 @@
 
 pub mod packager;
 pub mod parsers;
+pub mod rtmp;

@@ -46,11 +46,18 @@ pub enum ProtocolError {
     Handshake { offset: u64, source: HandshakeError },
     #[error("the RTMP stream broke at byte {offset}: {source}")]
     Session { offset: u64, source: ServerSessionError },
+    /// `rml_rtmp` panicked on these bytes (an arithmetic overflow on a chunk whose header contradicts
+    /// the message it continues, found by fuzzing): the connection cannot go on, and the rest of the
+    /// server must not notice.
+    #[error("the RTMP chunk stream could not be read at byte {offset} (the RTMP library gave up on it)")]
+    Unreadable { offset: u64 },
 }
 
 enum Phase {
     Handshaking(Box<Handshake>),
     Connected(Box<ServerSession>),
+    /// After [`ProtocolError::Unreadable`]: the library's state is not to be trusted again.
+    Broken,
 }
 
 /// One connection's protocol state.
@@ -74,6 +81,20 @@ impl Session {
     /// Takes bytes from the encoder, in order, cut anywhere.
     pub fn feed(&mut self, bytes: &[u8]) -> Result<Fed, ProtocolError> {
         let offset = self.offset;
+        // `rml_rtmp` can panic on hostile chunk headers (overflow checks are on for it in every
+        // profile, so it panics rather than waiting for gigabytes): contained here, it only ends this
+        // connection.
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.feed_unguarded(bytes))) {
+            Ok(result) => result,
+            Err(_) => {
+                self.phase = Phase::Broken;
+                Err(ProtocolError::Unreadable { offset })
+            }
+        }
+    }
+
+    fn feed_unguarded(&mut self, bytes: &[u8]) -> Result<Fed, ProtocolError> {
+        let offset = self.offset;
         self.offset += bytes.len() as u64;
         let mut fed = Fed::default();
         let session_error = |source| ProtocolError::Session { offset, source };
@@ -96,6 +117,7 @@ impl Session {
                 let results = session.handle_input(bytes).map_err(session_error)?;
                 handle(session, results, &mut fed).map_err(session_error)?;
             }
+            Phase::Broken => return Err(ProtocolError::Unreadable { offset }),
         }
         Ok(fed)
     }
@@ -116,10 +138,16 @@ impl Session {
     ) -> Result<Vec<u8>, ProtocolError> {
         let offset = self.offset;
         let Phase::Connected(session) = &mut self.phase else { return Ok(Vec::new()) };
-        let mut fed = Fed::default();
-        let results = act(session).map_err(|source| ProtocolError::Session { offset, source })?;
-        handle(session, results, &mut fed).map_err(|source| ProtocolError::Session { offset, source })?;
-        Ok(fed.send)
+        let answered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut fed = Fed::default();
+            let results = act(session).map_err(|source| ProtocolError::Session { offset, source })?;
+            handle(session, results, &mut fed).map_err(|source| ProtocolError::Session { offset, source })?;
+            Ok(fed.send)
+        }));
+        answered.unwrap_or_else(|_| {
+            self.phase = Phase::Broken;
+            Err(ProtocolError::Unreadable { offset })
+        })
     }
 }
 
@@ -290,5 +318,19 @@ mod tests {
         let mut server = Session::new();
         let error = server.feed(&[9; 1537]).unwrap_err();
         assert!(matches!(error, ProtocolError::Handshake { offset: 0, .. }), "{error}");
+    }
+
+    #[test]
+    fn a_chunk_that_contradicts_its_message_ends_the_connection_not_the_server() {
+        // Found by the `rtmp` fuzz target: a continuation chunk whose header makes the message shorter
+        // than what was already received made rml_rtmp subtract with overflow.
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/fuzz/rtmp-chunk-shorter-than-its-payload-sub-overflow.bin");
+        let input = std::fs::read(path).unwrap();
+        // The fuzz input's first byte (0) fed the rest whole, in one read.
+        assert_eq!(input[0], 0);
+        let mut server = Session::new();
+        let error = server.feed(&input[1..]).expect_err("a chunk stream that contradicts itself is refused");
+        assert!(matches!(error, ProtocolError::Unreadable { offset: 0 }), "{error}");
+        assert!(matches!(server.feed(b"more"), Err(ProtocolError::Unreadable { .. })), "a broken connection stays broken");
     }
 }
