@@ -70,6 +70,7 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Ou
         reconnect_grace: config.reconnect_grace,
         finalise_timeout: config.finalise_timeout,
         packager_read_delay: config.test_packager_delay,
+        resumes: Default::default(),
     });
     // Ends when shutdown begins; awaited below so no pass is cut off mid-delete.
     let retention = actix_web::rt::spawn(crate::streams::retention::run(Arc::clone(&registry), config.media_dir.clone(), config.keep_recordings));

@@ -1,11 +1,13 @@
 //! ingest — publishers' ways in. [`publish`] knows no transport: it admits a publisher, claims the
 //! stream, starts the pipeline and forwards media bytes into the stream's bounded channel until the
 //! input ends, then waits for the presentation's `ended` or `error`. Each transport feeds it:
-//! [`websocket`] (`/ws/publish/{stream}`: the `start` handshake, binary messages, `stop`).
+//! [`websocket`] (`/ws/publish/{stream}`: the `start` or `resume` handshake, binary messages, `stop`).
+//! A resumable transport's dropped recording waits in [`resume`] for its publisher to continue it.
 
 pub mod input;
 pub mod pipeline;
 pub mod publish;
+pub mod resume;
 pub mod websocket;
 
 use crate::error_code::ErrorCode;

@@ -1,5 +1,6 @@
-//! The WebSocket transport of a publish (`/ws/publish/{stream}`): waits for the `start` message, then
-//! feeds binary messages to [`publish::run`] as media bytes, `stop` as the end of the input, and a
+//! The WebSocket transport of a publish (`/ws/publish/{stream}`): waits for the `start` message (or
+//! `resume`, which continues a dropped recording: [`publish::resume`]), then feeds binary messages to
+//! [`publish::run`] as media bytes, `stop` as the end of the input, and a
 //! closed or broken socket as a vanished publisher. Server events go back as text messages; the last
 //! word is `ended` and a normal close, or `error` and a close frame whose code says the class.
 
@@ -15,6 +16,7 @@ use crate::auth::Admission;
 use crate::error_code::ErrorCode;
 use crate::media::{DashSettings, RecorderFormat};
 use crate::metrics::Metrics;
+use super::resume::ResumeToken;
 use crate::protocol::{ClientMessage, ServerMessage};
 use crate::stream_id::StreamId;
 
@@ -33,10 +35,11 @@ pub async fn run(
     let max_message_bytes = context.max_message_bytes;
     let mut socket = Socket { stream: stream.clone(), session, messages, max_message_bytes };
     let outcome = match socket.await_start().await {
-        Ok((format, mime_type)) => {
+        Ok(Opening::Start { format, mime_type }) => {
             let request = PublishRequest { stream, format, mime_type, settings, admission };
             publish::run(context, request, &mut socket).await
         }
+        Ok(Opening::Resume(token)) => publish::resume(context, stream, token, admission, &mut socket).await,
         Err(None) => Outcome::Gone,
         Err(Some(error)) => {
             Metrics::add(&context.metrics.publishes_refused, 1);
@@ -53,6 +56,14 @@ pub async fn run(
     }
 }
 
+/// How a publisher opened its session.
+enum Opening {
+    /// A new recording.
+    Start { format: RecorderFormat, mime_type: String },
+    /// The continuation of a recording whose connection dropped.
+    Resume(ResumeToken),
+}
+
 /// A publisher's socket.
 struct Socket {
     /// For error messages.
@@ -64,8 +75,8 @@ struct Socket {
 }
 
 impl Socket {
-    /// Waits for `start` and checks its mimeType. `Err(None)`: the socket is gone.
-    async fn await_start(&mut self) -> Result<(RecorderFormat, String), Option<IngestError>> {
+    /// Waits for `start` (and checks its mimeType) or `resume`. `Err(None)`: the socket is gone.
+    async fn await_start(&mut self) -> Result<Opening, Option<IngestError>> {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             let message = match tokio::time::timeout_at(deadline, self.messages.recv()).await {
@@ -76,8 +87,9 @@ impl Socket {
                 Some(Ok(AggregatedMessage::Text(text))) => {
                     return match ClientMessage::parse(&text) {
                         Ok(ClientMessage::Start { mime_type }) => RecorderFormat::parse(&mime_type)
-                            .map(|format| (format, mime_type))
+                            .map(|format| Opening::Start { format, mime_type })
                             .map_err(|source| Some(IngestError::UnsupportedFormat { stream: self.stream.clone(), source })),
+                        Ok(ClientMessage::Resume { resume_token }) => Ok(Opening::Resume(resume_token)),
                         Ok(ClientMessage::Stop) => Err(Some(self.expected_start("a stop message"))),
                         Err(detail) => Err(Some(IngestError::BadMessage { stream: self.stream.clone(), detail })),
                     };
@@ -128,7 +140,9 @@ impl Transport for Socket {
                 Some(Ok(AggregatedMessage::Binary(bytes))) => return Incoming::Bytes(bytes),
                 Some(Ok(AggregatedMessage::Text(text))) => match ClientMessage::parse(&text) {
                     Ok(ClientMessage::Stop) => return Incoming::Stop,
-                    Ok(ClientMessage::Start { .. }) => log::warn!("stream {}: ignoring a second start message", self.stream),
+                    Ok(ClientMessage::Start { .. } | ClientMessage::Resume { .. }) => {
+                        log::warn!("stream {}: ignoring a start or resume message after the first", self.stream)
+                    }
                     Err(detail) => log::warn!("stream {}: ignoring a bad message: {detail}", self.stream),
                 },
                 Some(Ok(AggregatedMessage::Ping(bytes))) => {
@@ -147,5 +161,9 @@ impl Transport for Socket {
 
     async fn send(&mut self, message: &ServerMessage) -> Result<(), Gone> {
         self.session.text(message.to_json()).await.map_err(|_| Gone)
+    }
+
+    fn resumable(&self) -> bool {
+        true
     }
 }
