@@ -25,7 +25,7 @@ const FORMATS = [
 
 const stats = (window.livedash = {
   clickedAt: null, recorderStartedAt: null, firstFrameAt: null, stalls: 0, state: 'idle', lastError: null,
-  player: null,
+  player: null, resumes: 0, fallbacks: 0,
   /** Glass-to-glass latency in seconds: time since recording started minus the playback position. */
   latency() {
     if (this.recorderStartedAt === null || playback.currentTime === 0) return null;
@@ -124,6 +124,20 @@ function start() {
     onFinished() {
       startButton.disabled = false;
       stopButton.disabled = true;
+    },
+    onReconnecting({ attempt }) {
+      stats.state = 'reconnecting';
+      setStatus(`The connection dropped; reconnecting (attempt ${attempt}). Still recording: nothing is lost.`, true);
+    },
+    onResumed() {
+      stats.resumes += 1;
+      stats.state = stats.player ? 'live' : 'accepted';
+      setStatus(stats.player ? 'Reconnected: you are live, nothing was lost.' : 'Reconnected. Packaging the first segment…');
+    },
+    onFellBack(sentence) {
+      stats.fallbacks += 1;
+      stats.state = stats.player ? 'live' : 'accepted';
+      setStatus(`Reconnected with a new recording (viewers may see a short gap): ${sentence}`, true);
     },
     onBacklog(bytes, behind) {
       stats.uploadBacklog = bytes;

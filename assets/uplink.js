@@ -17,11 +17,21 @@
 //     onClosed({ code, reason }),    // the socket closed without `ended`, `error` or onFailed
 //     onFinished(),                  // the socket closed, for whatever reason (after the callbacks above)
 //     onBacklog(bytes, behind),      // every 500 ms: bytes not sent yet; behind = more than ~1 s of video
+//     onReconnecting({ attempt, delayMs }), // the connection dropped; recording goes on, reconnecting
+//     onResumed({ bytes }),          // the server took the recording back at byte `bytes`: nothing lost
+//     onFellBack(sentence),          // the server could not resume (not_resumable) and accepted a new
+//                                    // recording in its place (a short gap for viewers); instead of onAccepted
 //   });
 //   uplink.stop();                   // stop recording; the last chunk and `stop` follow, then `ended`
 //   uplink.sendText(object);         // a JSON text message (e.g. a thumbnail); false if the socket isn't open
 //   uplink.backlogBytes();           // bytes the browser holds unsent
 //   uplink.mimeType();               // the container the recorder really writes, once it started
+//   uplink.unacknowledgedBytes();    // recorder bytes kept until the server says it holds them
+//
+// Zero-loss resume: every recorder byte is kept until the server's `received` says it holds it. When the
+// socket drops (not after `ended`/`error`/stop), the recorder keeps recording, and this module reconnects
+// by itself with backoff, sends {"type":"resume","resumeToken":...} and, on `accepted` with `bytes: N`,
+// sends the recording from byte N on. A `not_resumable` answer starts a new recording the older way.
 
 import { socketUrl } from './player.js';
 
@@ -31,6 +41,10 @@ const BACKLOG_REPORT_MS = 500;
 /** Seconds of video the browser may hold unsent before the page is told the uplink is behind. */
 const BACKLOG_BEHIND_SECONDS = 1;
 
+/** Waits between reconnect attempts after a drop: quick at first, then backing off. Their sum (~9 s)
+ *  stays inside the server's default reconnect grace (10 s), after which nothing can be resumed. */
+const RECONNECT_DELAYS_MS = [250, 500, 1000, 1500, 2000, 2000, 2000];
+
 /** Opens the socket, records `mediaStream` once it is open, and reports through the callbacks. */
 export function startUplink(options) {
   const {
@@ -38,33 +52,134 @@ export function startUplink(options) {
   } = options;
   const on = (name, ...args) => { if (options[name]) options[name](...args); };
   const query = token ? `?token=${encodeURIComponent(token)}` : '';
-  const socket = new WebSocket(socketUrl(`/ws/publish/${encodeURIComponent(stream)}${query}`));
-  socket.binaryType = 'arraybuffer';
+  const url = socketUrl(`/ws/publish/${encodeURIComponent(stream)}${query}`);
+  let socket = null;
   let recorder = null;
   // Set once the server or this module gave the last word, so the close is not reported as a surprise.
   let ended = false;
   let failed = false;
+  // The recording as this page holds it: chunks not yet acknowledged, each with its byte offset.
+  let pending = [];
+  let produced = 0;
+  let acknowledged = 0;
+  let resumeToken = null;
+  // Whether this socket may carry media now: after `start`, or after a resumed `accepted`.
+  let flowing = false;
+  // The user asked to stop: once the recorder's last chunk is sent, `stop` follows.
+  let stopping = false;
+  let recorderDone = false;
+  let manifestReported = false;
+  let attempt = 0;
+  let reconnectTimer = null;
+  // Why the last resume was refused, until the new recording that replaces it is accepted.
+  let fellBackBecause = null;
 
-  socket.onopen = () => startRecording();
-  socket.onmessage = (event) => {
+  connect(null);
+
+  /** Opens a socket; `resumeWith` is the token to resume with, or null for a new recording. */
+  function connect(resumeWith) {
+    flowing = false;
+    socket = new WebSocket(url);
+    socket.binaryType = 'arraybuffer';
+    socket.onopen = () => {
+      if (resumeWith) socket.send(JSON.stringify({ type: 'resume', resumeToken: resumeWith }));
+      else startRecording();
+    };
+    socket.onmessage = (event) => onMessage(event.data);
+    socket.onclose = (event) => onClose(event);
+  }
+
+  function onMessage(data) {
     let message;
     try {
-      message = JSON.parse(event.data);
+      message = JSON.parse(data);
     } catch {
       fail('The server sent a message this page cannot read; stopping. Reload the page and try again.');
       return;
     }
-    if (message.type === 'accepted') on('onAccepted', message);
-    else if (message.type === 'manifest_ready') on('onManifestReady', message);
-    else if (message.type === 'ended') { ended = true; on('onEnded', message); }
+    if (message.type === 'accepted') onAccepted(message);
+    else if (message.type === 'received') acknowledge(message.bytes);
+    else if (message.type === 'manifest_ready') {
+      if (!manifestReported) on('onManifestReady', message);
+      manifestReported = true;
+    } else if (message.type === 'ended') { ended = true; on('onEnded', message); }
+    else if (message.type === 'error' && message.code === 'not_resumable') fallBack(message);
     else if (message.type === 'error') { ended = true; on('onError', message); }
-  };
-  socket.onclose = (event) => {
+  }
+
+  function onAccepted(message) {
+    attempt = 0;
+    if (message.resumeToken) resumeToken = message.resumeToken;
+    if (!message.resumed && fellBackBecause) {
+      on('onFellBack', fellBackBecause);
+      fellBackBecause = null;
+      return;
+    }
+    if (!message.resumed) {
+      on('onAccepted', message);
+      return;
+    }
+    acknowledge(message.bytes);
+    flowing = true;
+    // The recording continues from exactly the byte the server holds.
+    for (const chunk of pending) {
+      const skip = Math.max(0, message.bytes - chunk.offset);
+      if (skip < chunk.data.size) socket.send(skip ? chunk.data.slice(skip) : chunk.data);
+    }
+    on('onResumed', { bytes: message.bytes });
+    if (recorderDone) socket.send(JSON.stringify({ type: 'stop' }));
+  }
+
+  /** The server holds `bytes` bytes: drop what it has. */
+  function acknowledge(bytes) {
+    if (typeof bytes !== 'number' || bytes < acknowledged) return;
+    acknowledged = bytes;
+    while (pending.length && pending[0].offset + pending[0].data.size <= acknowledged) pending.shift();
+  }
+
+  function onClose(event) {
+    flowing = false;
+    // Until `ended`, the recording (or its tail and `stop`, after the user stopped) can still be delivered.
+    if (resumeToken && !ended && !failed && attempt < RECONNECT_DELAYS_MS.length) {
+      const delayMs = RECONNECT_DELAYS_MS[attempt];
+      attempt += 1;
+      on('onReconnecting', { attempt, delayMs });
+      reconnectTimer = setTimeout(() => connect(resumeToken), delayMs);
+      return;
+    }
     clearInterval(backlogTimer);
     stopRecording();
     if (!ended && !failed) on('onClosed', { code: event.code, reason: event.reason });
     on('onFinished');
-  };
+  }
+
+  /** The server can't resume: the kept bytes are of no use; a new recording starts the older way. */
+  function fallBack(message) {
+    resumeToken = null;
+    pending = [];
+    produced = 0;
+    acknowledged = 0;
+    const old = recorder;
+    recorder = null;
+    if (old && old.state !== 'inactive') {
+      old.ondataavailable = null;
+      old.onstop = null;
+      old.stop();
+    }
+    const socketNow = socket;
+    socketNow.onclose = null;
+    socketNow.close();
+    fellBackBecause = message.message;
+    // The new recording may be a new presentation (the old one ended): its manifest_ready is news.
+    manifestReported = false;
+    if (stopping) {
+      ended = true;
+      clearInterval(backlogTimer);
+      on('onFinished');
+      return;
+    }
+    connect(null);
+  }
 
   function startRecording() {
     const recorderOptions = {
@@ -80,15 +195,20 @@ export function startUplink(options) {
       fail(`This browser could not record ${mimeType}: ${error.message}. Pick another format.`);
       return;
     }
+    const own = recorder;
     recorder.onerror = (event) => {
       fail(`Recording stopped with an error: ${(event.error && event.error.message) || 'unknown error'}. Click Start to try again.`);
     };
     recorder.ondataavailable = (event) => {
-      if (event.data.size && socket.readyState === WebSocket.OPEN) socket.send(event.data);
+      if (!event.data.size || own !== recorder) return;
+      pending.push({ offset: produced, data: event.data });
+      produced += event.data.size;
+      if (flowing && socket.readyState === WebSocket.OPEN) socket.send(event.data);
     };
     // The last chunk arrives before `stop`: only then is the presentation complete.
     recorder.onstop = () => {
-      if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: 'stop' }));
+      recorderDone = true;
+      if (flowing && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: 'stop' }));
     };
     try {
       recorder.start(timesliceMs);
@@ -99,17 +219,20 @@ export function startUplink(options) {
     on('onRecorderStarted');
     // Chromium reports the real container once recording starts (e.g. video/x-matroska for H.264).
     socket.send(JSON.stringify({ type: 'start', mimeType: recorder.mimeType }));
+    flowing = true;
   }
 
   /** Recording can't go on: say why and close the socket (the server keeps what it has). */
   function fail(sentence) {
     failed = true;
+    clearTimeout(reconnectTimer);
     on('onFailed', sentence);
     stopRecording();
     if (socket.readyState === WebSocket.OPEN || socket.readyState === WebSocket.CONNECTING) socket.close();
   }
 
   function stopRecording() {
+    stopping = true;
     if (recorder && recorder.state !== 'inactive') recorder.stop();
   }
 
@@ -128,6 +251,7 @@ export function startUplink(options) {
       return true;
     },
     backlogBytes,
+    unacknowledgedBytes: () => produced - acknowledged,
     mimeType: () => (recorder ? recorder.mimeType : null),
   };
 }
