@@ -165,3 +165,25 @@ fn after_the_grace_period_a_token_is_not_resumable_and_the_presentation_is_final
     assert!(ended["durationSeconds"].as_f64().unwrap() > 3.5, "{ended}");
     expect_not_resumable(resume(&server, "late", &token));
 }
+
+#[test]
+fn a_resume_takes_the_recording_from_a_connection_the_server_still_thinks_is_alive() {
+    let server = Server::start(&["--reconnect-grace", "10", "--segment-duration", "1"]);
+    let data = std::fs::read(fixture("h264-opus.mkv")).unwrap();
+    let k = data.len() / 2 + 3;
+    // The old connection stays open on the server's side, as one whose network vanished silently.
+    let (mut old, token) = start(&server, "silent");
+    old.send_paced(&data[..k], 2000, Duration::from_secs(1));
+    await_received(&mut old, k);
+
+    let mut again = resume(&server, "silent", &token);
+    let accepted = again.expect("accepted", WAIT);
+    assert_eq!(accepted["bytes"], k as u64, "{accepted}");
+    again.send_bytes(&data[k..]);
+    again.stop();
+    again.expect("ended", WAIT);
+    let scratch = tempfile::tempdir().unwrap();
+    let kept = count_presentation_packets(&server.stream_dir("silent"), 2, scratch.path());
+    assert_eq!(kept, count_packets(&fixture("h264-opus.mkv")));
+    drop(old);
+}

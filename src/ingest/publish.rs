@@ -23,6 +23,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
+use tokio::sync::Notify;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 
@@ -213,7 +214,7 @@ impl<T: Transport> Publisher<'_, T> {
         let not_resumable = |e: NotResumable| {
             Some(IngestError::Refused { stream: self.stream.clone(), code: ErrorCode::NotResumable, reason: e.to_string() })
         };
-        let recording = self.context.resumes.take(&self.stream, &token).map_err(not_resumable)?;
+        let recording = self.context.resumes.take_or_take_over(&self.stream, &token).await.map_err(not_resumable)?;
         let registry = Arc::clone(&self.context.registry);
         let refused = match self.admit(&admission, &recording.mime_type).await {
             Ok(()) if registry.reclaim(&recording.presentation) => None,
@@ -248,10 +249,14 @@ impl<T: Transport> Publisher<'_, T> {
         let registry = Arc::clone(&self.context.registry);
         let presentation = recording.presentation.clone();
         let mut cursor = EventCursor::publisher(presentation.id);
+        // While this session carries the recording, a `resume` with its token may take it over.
+        let carrying = recording.token.clone().map(|token| self.context.resumes.carrying(&self.stream, token));
+        let let_go = carrying.as_ref().map(|carrying| Arc::clone(&carrying.let_go));
         let ending = match self.transport.send(&accepted).await {
-            Ok(()) => self.relay(&mut recording, &mut cursor).await,
+            Ok(()) => self.relay(&mut recording, &mut cursor, let_go).await,
             Err(Gone) => Ending::Gone,
         };
+        // `carrying` lives until the recording is parked or ended: a resume never finds neither.
         match ending {
             Ending::Gone => {
                 log::info!("stream {}: publisher disconnected", self.stream);
@@ -373,7 +378,7 @@ impl<T: Transport> Publisher<'_, T> {
     }
 
     /// Forwards media bytes to the packager, and its events to the publisher, until the input ends.
-    async fn relay(&mut self, recording: &mut Recording, cursor: &mut EventCursor) -> Ending {
+    async fn relay(&mut self, recording: &mut Recording, cursor: &mut EventCursor, let_go: Option<Arc<Notify>>) -> Ending {
         let registry = Arc::clone(&self.context.registry);
         let mut changes = registry.subscribe();
         let mut shutdown = registry.shutdown_signal();
@@ -434,6 +439,10 @@ impl<T: Transport> Publisher<'_, T> {
                     log::info!("stream {}: no media bytes from the publisher for {idle:?}; finalising", self.stream);
                     return Ending::Finalising;
                 }
+                () = notified_or_never(let_go.as_deref()) => {
+                    log::info!("stream {}: the publisher resumed on a new connection; leaving this one", self.stream);
+                    return Ending::Gone;
+                }
                 _ = shutdown.wait_for(|stopping| *stopping) => {
                     log::info!("stream {}: server shutting down; finalising", self.stream);
                     return Ending::Finalising;
@@ -490,5 +499,13 @@ impl<T: Transport> Publisher<'_, T> {
                 }
             }
         }
+    }
+}
+
+/// Resolves when `signal` is notified; never without one.
+async fn notified_or_never(signal: Option<&Notify>) {
+    match signal {
+        Some(signal) => signal.notified().await,
+        None => std::future::pending().await,
     }
 }

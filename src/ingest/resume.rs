@@ -9,16 +9,23 @@
 //! parked input is finished as vanished with reconnects closed ([`Registry::close_reconnects`]), so the
 //! packager finalises at once rather than wait a second grace.
 //!
+//! A connection that died without the server noticing (no FIN or reset reached it: a network switch, a
+//! sleeping laptop) would hold the stream until its TCP timeout; a `resume` with the token of the
+//! recording such a connection still carries asks that session to let go ([`Carrying`]), waits for its
+//! input to be parked, and takes it over.
+//!
 //! Tokens are 256 random bits, bound to one stream and presentation, compared in constant time, and
 //! never logged ([`ResumeToken`]'s `Debug` hides them).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
+use tokio::sync::Notify;
 
 use super::input::Input;
 use crate::media::InputEnd;
@@ -27,6 +34,10 @@ use crate::stream_id::StreamId;
 
 /// Random bytes in a token: 256 bits, beyond guessing.
 const TOKEN_BYTES: usize = 32;
+
+/// How long a `resume` waits for a session still carrying the recording to let go of it: the session
+/// only has to leave its relay loop and park the input, so this bounds a stuck session, not a slow one.
+const TAKEOVER_WAIT: Duration = Duration::from_secs(5);
 
 /// The secret that lets the holder of a recording continue it after a drop.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,11 +92,43 @@ pub enum NotResumable {
     Gone(StreamId),
 }
 
+/// A recording a session is carrying now, which a `resume` with its token may take over.
+struct Live {
+    token: ResumeToken,
+    /// Asks the session to let go of the recording (it parks it).
+    let_go: Arc<Notify>,
+    session: u64,
+}
+
+/// Held by a session while it carries a resumable recording; dropping it withdraws the recording from
+/// takeover.
+pub struct Carrying {
+    resumes: Arc<Resumes>,
+    stream: StreamId,
+    session: u64,
+    /// Notified when a `resume` with this recording's token wants it: leave the relay and park it.
+    pub let_go: Arc<Notify>,
+}
+
+impl Drop for Carrying {
+    fn drop(&mut self) {
+        let mut live = self.resumes.live.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if live.get(&self.stream).is_some_and(|entry| entry.session == self.session) {
+            live.remove(&self.stream);
+        }
+    }
+}
+
 /// Recordings whose publisher dropped and may resume, at most one per stream.
 #[derive(Default)]
 pub struct Resumes {
     parked: Mutex<HashMap<StreamId, Parked>>,
-    parkings: Mutex<u64>,
+    /// Resumable recordings being carried by a session, for takeover.
+    live: Mutex<HashMap<StreamId, Live>>,
+    /// Numbers parkings and sessions, so a stale entry is never mistaken for a newer one.
+    counter: AtomicU64,
+    /// Woken whenever a recording is parked (a takeover waits for it).
+    parked_now: Notify,
 }
 
 impl Resumes {
@@ -96,12 +139,9 @@ impl Resumes {
     /// Parks `recording` for up to `grace`; afterwards (or at shutdown) its presentation is finalised.
     pub fn park(self: &Arc<Self>, registry: &Arc<Registry>, recording: Recording, grace: Duration) {
         let stream = recording.presentation.stream.clone();
-        let parking = {
-            let mut counter = self.parkings.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            *counter += 1;
-            *counter
-        };
+        let parking = self.counter.fetch_add(1, Ordering::Relaxed);
         let replaced = self.lock().insert(stream.clone(), Parked { recording, parking });
+        self.parked_now.notify_waiters();
         let (resumes, registry) = (Arc::clone(self), Arc::clone(registry));
         let mut shutdown = registry.shutdown_signal();
         actix_web::rt::spawn(async move {
@@ -128,8 +168,46 @@ impl Resumes {
         });
     }
 
+    /// A session carries a resumable recording of `stream` from now until the guard is dropped.
+    pub fn carrying(self: &Arc<Self>, stream: &StreamId, token: ResumeToken) -> Carrying {
+        let session = self.counter.fetch_add(1, Ordering::Relaxed);
+        let let_go = Arc::new(Notify::new());
+        let live = Live { token, let_go: Arc::clone(&let_go), session };
+        self.live.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(stream.clone(), live);
+        Carrying { resumes: Arc::clone(self), stream: stream.clone(), session, let_go }
+    }
+
+    /// Takes the recording of `stream` whose token is `token`: the parked one, or the one a session
+    /// still carries (that session is asked to let go, and waited for up to [`TAKEOVER_WAIT`]).
+    pub async fn take_or_take_over(&self, stream: &StreamId, token: &ResumeToken) -> Result<Recording, NotResumable> {
+        let deadline = tokio::time::Instant::now() + TAKEOVER_WAIT;
+        let mut asked = false;
+        loop {
+            // Listening before looking, so a parking in between is not missed.
+            let parked_now = self.parked_now.notified();
+            match self.take(stream, token) {
+                Ok(recording) => return Ok(recording),
+                Err(refused) if asked => {
+                    if tokio::time::timeout_at(deadline, parked_now).await.is_err() {
+                        return Err(refused);
+                    }
+                }
+                Err(refused) => {
+                    let live = self.live.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                    let Some(carried) = live.get(stream).filter(|entry| entry.token.matches(token)) else {
+                        return Err(refused);
+                    };
+                    log::info!("stream {stream}: a new connection resumes the recording; the old one lets go");
+                    // A permit is kept if the session is not waiting right now.
+                    carried.let_go.notify_one();
+                    asked = true;
+                }
+            }
+        }
+    }
+
     /// Takes the recording parked for `stream` if `token` is its token.
-    pub fn take(&self, stream: &StreamId, token: &ResumeToken) -> Result<Recording, NotResumable> {
+    fn take(&self, stream: &StreamId, token: &ResumeToken) -> Result<Recording, NotResumable> {
         let mut parked = self.lock();
         let matches = parked
             .get(stream)
