@@ -33,7 +33,7 @@ pub async fn run(
     messages: AggregatedMessageStream,
 ) {
     let max_message_bytes = context.max_message_bytes;
-    let mut socket = Socket { stream: stream.clone(), session, messages, max_message_bytes };
+    let mut socket = Socket { stream: stream.clone(), session, messages, max_message_bytes, closed_by_publisher: false };
     let outcome = match socket.await_start().await {
         Ok(Opening::Start { format, mime_type }) => {
             let request = PublishRequest { stream, format, mime_type, settings, admission };
@@ -52,6 +52,11 @@ pub async fn run(
             let _ = socket.session.close(Some(CloseCode::Normal.into())).await;
         }
         Outcome::Error { code, message } => socket.close_with_error(code, message).await,
+        // Answering a publisher's close frame ends its closing handshake now, so a page that closes
+        // one connection to open the next (a change of bitrate) is not kept waiting.
+        Outcome::Gone if socket.closed_by_publisher => {
+            let _ = socket.session.close(None).await;
+        }
         Outcome::Gone => {}
     }
 }
@@ -72,6 +77,8 @@ struct Socket {
     messages: AggregatedMessageStream,
     /// The limit the message stream enforces, for the `too_large` sentence.
     max_message_bytes: usize,
+    /// The publisher sent a close frame (rather than its connection breaking).
+    closed_by_publisher: bool,
 }
 
 impl Socket {
@@ -151,7 +158,11 @@ impl Transport for Socket {
                     }
                 }
                 Some(Ok(AggregatedMessage::Pong(_))) => {}
-                Some(Ok(AggregatedMessage::Close(_))) | None => return Incoming::Gone,
+                Some(Ok(AggregatedMessage::Close(_))) => {
+                    self.closed_by_publisher = true;
+                    return Incoming::Gone;
+                }
+                None => return Incoming::Gone,
                 // The connection broke (reset, EOF mid-frame): the publisher vanished.
                 Some(Err(actix_ws::ProtocolError::Io(_))) => return Incoming::Gone,
                 Some(Err(e)) => return Incoming::Refused(self.protocol_error(e)),
