@@ -40,7 +40,7 @@
 // An uplink that adapts: bytes wait in this module, not in the socket (at most SOCKET_BUFFER_BYTES are
 // handed to it), so what the link can't carry can still be dropped. When more than BEHIND_SECONDS of
 // recording is not at the server for two checks running, the recording is replaced by a new one at the
-// next lower bitrate of the ladder (the old socket closes; its unsent tail is dropped, so latency comes
+// highest lower bitrate of the ladder that fits in LINK_SHARE of what the server acknowledged per second (the old socket closes; its unsent tail is dropped, so latency comes
 // back at once; the server continues the presentation with the new recording). After RAISE_AFTER_MS
 // without a backlog it tries the next higher bitrate; a bitrate that fell behind right after a raise is
 // not tried again for BLOCK_MS.
@@ -68,6 +68,10 @@ const BEHIND_SECONDS = 0.75;
 
 /** The video bitrates tried, as fractions of the page's own (2.5 Mbit/s → 1 M, 400 k, 200 k). */
 const LADDER = [1, 0.4, 0.16, 0.08];
+
+/** The share of the link's measured capacity a lowered recording may use: room for keyframes, which
+ *  are several times the average frame and would otherwise make every segment arrive late. */
+const LINK_SHARE = 0.6;
 
 /** A backlog this small (seconds) counts as calm, and calm this long allows a higher bitrate. */
 const CALM_SECONDS = 0.2;
@@ -109,6 +113,8 @@ export function startUplink(options) {
   let recorderStartedOnce = false;
   // Recent production, to say how many seconds of recording the backlog is: [time, produced total].
   let rateSample = { at: performance.now(), bytes: 0, rate: 0 };
+  // What the link carried recently (bytes the server acknowledged per second): its capacity, when behind.
+  let ackSample = { at: performance.now(), bytes: 0, rate: 0 };
   // Adaptation: the ladder's step, consecutive checks behind, since when calm, blocked steps.
   let level = 0;
   let behindChecks = 0;
@@ -280,13 +286,25 @@ export function startUplink(options) {
     const now = performance.now();
     behindChecks = backlogSeconds > BEHIND_SECONDS ? behindChecks + 1 : 0;
     if (behindChecks >= 2 && level < LADDER.length - 1) {
-      changeBitrate(level + 1);
+      changeBitrate(stepFitting(ackSample.rate));
       return;
     }
     if (backlogSeconds > CALM_SECONDS) calmSince = null;
     else calmSince ??= now;
     const blocked = (blockedUntil.get(level - 1) || 0) > now;
     if (level > 0 && calmSince !== null && now - calmSince > RAISE_AFTER_MS && !blocked) changeBitrate(level - 1);
+  }
+
+  /** The highest lower step whose recording should fit in LINK_SHARE of what the link carried
+   *  (`capacity`, bytes per second); the lowest step if none does. The recorder writes at most its
+   *  setting, and no more than it writes now. */
+  function stepFitting(capacity) {
+    const audio = (audioBitsPerSecond || 0) / 8;
+    for (let step = level + 1; step < LADDER.length; step += 1) {
+      const setting = ((videoBitsPerSecond || 2_500_000) * LADDER[step]) / 8 + audio;
+      if (Math.min(setting, rateSample.rate) <= LINK_SHARE * capacity) return step;
+    }
+    return LADDER.length - 1;
   }
 
   function startRecording() {
@@ -312,6 +330,9 @@ export function startUplink(options) {
       pending.push({ offset: produced, data: event.data });
       produced += event.data.size;
       pump();
+      // Stop was asked for while the recording was being replaced: end this one as soon as it has
+      // produced something (a recording with no bytes can't be opened).
+      if (stopping && own.state === 'recording') own.stop();
     };
     // The last chunk arrives before `stop`: only then is the presentation complete.
     recorder.onstop = () => {
@@ -361,6 +382,13 @@ export function startUplink(options) {
       rateSample = { at: now, bytes: produced, rate: rateSample.rate ? 0.5 * rateSample.rate + 0.5 * rate : rate };
     } else {
       rateSample = { at: now, bytes: produced, rate: rateSample.rate };
+    }
+    const acked = acknowledged - ackSample.bytes;
+    if (acked >= 0 && now > ackSample.at) {
+      const rate = (acked / (now - ackSample.at)) * 1000;
+      ackSample = { at: now, bytes: acknowledged, rate: ackSample.rate ? 0.5 * ackSample.rate + 0.5 * rate : rate };
+    } else {
+      ackSample = { at: now, bytes: acknowledged, rate: ackSample.rate };
     }
     const perSecond = Math.max(rateSample.rate, ((bitrate() + (audioBitsPerSecond || 0)) / 8) * 0.05);
     const seconds = bytes / perSecond;

@@ -9,8 +9,9 @@ import { waitInPage } from './lib/pages.mjs';
 
 test('a publisher on a slow uplink lowers its bitrate and stays live', async (t) => {
   const { browser, server } = await setUp(t, ['--segment-duration', '1']);
-  // The fake camera records ~250–400 kbit/s whatever the setting: 150 kbit/s can't carry it.
-  const proxy = await startProxy(server.url, { uploadKbitPerSecond: 150, delayMs: 50 });
+  // The fake camera records ~400 kbit/s (+64 audio) at the page's setting: 300 kbit/s can't carry it,
+  // and can carry the lowest step of the ladder.
+  const proxy = await startProxy(server.url, { uploadKbitPerSecond: 300, delayMs: 50 });
   t.after(() => proxy.close());
   const page = await browser.newPage();
   await page.goto(`${proxy.url}/`);
