@@ -73,6 +73,9 @@ const LADDER = [1, 0.4, 0.16, 0.08];
  *  are several times the average frame and would otherwise make every segment arrive late. */
 const LINK_SHARE = 0.6;
 
+/** How long the backlog kept over an outage may take to drain after a resume before it counts. */
+const DRAIN_MS = 5000;
+
 /** A backlog this small (seconds) counts as calm, and calm this long allows a higher bitrate. */
 const CALM_SECONDS = 0.2;
 const RAISE_AFTER_MS = 30_000;
@@ -110,6 +113,11 @@ export function startUplink(options) {
   let sent = 0;
   let stopSent = false;
   let acceptedOnce = false;
+  // The current socket's recording was accepted: until then unacknowledged bytes say nothing of the link.
+  let acceptedNow = false;
+  // After a resume, the bytes kept over the outage are being delivered: not a sign of a slow link
+  // (dropping them would lose what resuming saved), for up to DRAIN_MS.
+  let draining = null;
   let recorderStartedOnce = false;
   // Recent production, to say how many seconds of recording the backlog is: [time, produced total].
   let rateSample = { at: performance.now(), bytes: 0, rate: 0 };
@@ -130,6 +138,8 @@ export function startUplink(options) {
   /** Opens a socket; `resumeWith` is the token to resume with, or null for a new recording. */
   function connect(resumeWith) {
     flowing = false;
+    acceptedNow = false;
+    draining = null;
     socket = new WebSocket(url);
     socket.binaryType = 'arraybuffer';
     socket.onopen = () => {
@@ -160,6 +170,8 @@ export function startUplink(options) {
 
   function onAccepted(message) {
     attempt = 0;
+    acceptedNow = true;
+    behindChecks = 0;
     if (message.resumeToken) resumeToken = message.resumeToken;
     if (!message.resumed && fellBackBecause) {
       on('onFellBack', fellBackBecause);
@@ -173,6 +185,7 @@ export function startUplink(options) {
       return;
     }
     acknowledge(message.bytes);
+    draining = { until: produced, since: performance.now() };
     // The recording continues from exactly the byte the server holds.
     sent = message.bytes;
     stopSent = false;
@@ -282,8 +295,10 @@ export function startUplink(options) {
 
   /** Every backlog report: lowers the bitrate when the uplink can't keep up, raises it after calm. */
   function adapt(backlogSeconds) {
-    if (!flowing || stopping || !acceptedOnce) return;
+    if (!flowing || stopping || !acceptedNow) return;
     const now = performance.now();
+    if (draining && (acknowledged >= draining.until || now - draining.since > DRAIN_MS)) draining = null;
+    if (draining) return;
     behindChecks = backlogSeconds > BEHIND_SECONDS ? behindChecks + 1 : 0;
     if (behindChecks >= 2 && level < LADDER.length - 1) {
       changeBitrate(stepFitting(ackSample.rate));
