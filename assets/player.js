@@ -26,6 +26,10 @@ const LOW_LATENCY_START_BUFFER = 1;
 /** How long low latency plays at its start delay before catching up: the page's busiest seconds. */
 const LOW_LATENCY_CATCH_UP_AFTER_MS = 3000;
 
+/** Seconds behind the target delay after which the player seeks back to live instead of catching up at
+ *  +20 % speed (5 s behind would take 25 s): after an outage or a publisher's change of bitrate. */
+const MAX_DRIFT_SECONDS = 2;
+
 /** What the manifest says about how to play it: chunked low latency, or whole segments of what length. */
 async function inspectManifest(url) {
   try {
@@ -98,7 +102,7 @@ async function startDash(video, absoluteManifest, onEvent) {
       buffer: { initialBufferLevel: lowLatencyStart ? LOW_LATENCY_START_BUFFER : NaN },
       // Steer gently towards the target in both directions; dash.js does this only in low-latency mode
       // by default, which would leave a whole-segment stream that started early stalling at every segment.
-      liveCatchup: { enabled: true, playbackRate: { min: -0.2, max: 0.2 } },
+      liveCatchup: { enabled: true, playbackRate: { min: -0.2, max: 0.2 }, maxDrift: MAX_DRIFT_SECONDS },
       utcSynchronization: {
         defaultTimingSource: {
           scheme: 'urn:mpeg:dash:utc:http-xsdate:2014',

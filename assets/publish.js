@@ -30,6 +30,7 @@ const FORMATS = [
 const stats = (window.livedash = {
   clickedAt: null, recorderStartedAt: null, firstFrameAt: null, stalls: 0, state: 'idle', lastError: null,
   player: null, stream: null, videoSource: 'camera', thumbnailsSent: 0, lastThumbnailBytes: 0, liveSince: null, viewers: null, recorderStarts: 0,
+  resumes: 0, fallbacks: 0, videoBitsPerSecond: 2_500_000,
   /** Glass-to-glass latency in seconds: time since recording started minus the playback position. */
   latency() {
     if (this.recorderStartedAt === null || playback.currentTime === 0) return null;
@@ -347,6 +348,25 @@ async function start() {
       startButton.disabled = false;
       stopButton.disabled = true;
       updateControls();
+    },
+    onReconnecting({ attempt }) {
+      stats.state = 'reconnecting';
+      setStatus(`The connection dropped; reconnecting (attempt ${attempt}). Still recording: nothing is lost.`, true);
+    },
+    onResumed() {
+      stats.resumes += 1;
+      stats.state = stats.player ? 'live' : 'accepted';
+      setStatus(stats.player ? 'Reconnected: you are live, nothing was lost.' : 'Reconnected. Packaging the first segment…');
+    },
+    onFellBack(sentence) {
+      stats.fallbacks += 1;
+      stats.state = stats.player ? 'live' : 'accepted';
+      setStatus(`Reconnected with a new recording (viewers may see a short gap): ${sentence}`, true);
+    },
+    onBitrate({ videoBitsPerSecond, lowered }) {
+      stats.videoBitsPerSecond = videoBitsPerSecond;
+      setStatus(lowered ? `Your upload can't keep up: recording at ${Math.round(videoBitsPerSecond / 1000)} kbit/s now so `
+        + 'viewers stay close to live.' : `Your upload has room again: recording at ${Math.round(videoBitsPerSecond / 1000)} kbit/s.`, lowered);
     },
     onBacklog(bytes, behind) {
       stats.uploadBacklog = bytes;

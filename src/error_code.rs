@@ -21,6 +21,8 @@ pub enum ErrorCode {
     TooLarge,
     /// A fault on the server's side (disk, thread, bug).
     Internal,
+    /// A `resume` whose token is wrong, expired or another stream's: start a new recording instead.
+    NotResumable,
 }
 
 impl ErrorCode {
@@ -34,6 +36,7 @@ impl ErrorCode {
             ErrorCode::StreamBusy => "stream_busy",
             ErrorCode::TooLarge => "too_large",
             ErrorCode::Internal => "internal",
+            ErrorCode::NotResumable => "not_resumable",
         }
     }
 }

@@ -1,12 +1,14 @@
 //! The WebSocket messages of the interface contract, exactly as they appear on the wire.
 //!
-//! Client → server (publishers only): `start` (first), then binary chunks, then `stop`; `thumbnail`
-//! at any time after `start`.
-//! Server → client: `accepted` (publishers), `manifest_ready`, `ended`, `error` (then a close frame).
+//! Client → server (publishers only): `start` (first) or `resume` (first, after a drop), then binary
+//! chunks, then `stop`; `thumbnail` at any time after `start`.
+//! Server → client: `accepted` and `received` (publishers), `manifest_ready`, `ended`, `error` (then a
+//! close frame).
 
 use serde::{Deserialize, Serialize};
 
 use crate::error_code::ErrorCode;
+use crate::ingest::resume::ResumeToken;
 use crate::stream_id::StreamId;
 
 /// A text message from a publisher.
@@ -17,6 +19,11 @@ pub enum ClientMessage {
     Start {
         #[serde(rename = "mimeType")]
         mime_type: String,
+    },
+    /// Instead of `start`, after a drop: continue the recording this token was given for.
+    Resume {
+        #[serde(rename = "resumeToken")]
+        resume_token: ResumeToken,
     },
     /// The publisher is done: finalise the presentation.
     Stop,
@@ -30,6 +37,7 @@ impl ClientMessage {
         match self {
             ClientMessage::Start { .. } => "a start message",
             ClientMessage::Stop => "a stop message",
+            ClientMessage::Resume { .. } => "a resume message",
             ClientMessage::Thumbnail { .. } => "a thumbnail message",
         }
     }
@@ -38,7 +46,7 @@ impl ClientMessage {
     pub fn parse(text: &str) -> Result<ClientMessage, String> {
         serde_json::from_str(text).map_err(|e| {
             format!(
-                "could not read the message {:?} ({e}); send {{\"type\":\"start\",\"mimeType\":\"...\"}}, {{\"type\":\"stop\"}} or {{\"type\":\"thumbnail\",\"data\":\"<base64 JPEG>\"}}",
+                "could not read the message {:?} ({e}); send {{\"type\":\"start\",\"mimeType\":\"...\"}}, {{\"type\":\"resume\",\"resumeToken\":\"...\"}}, {{\"type\":\"stop\"}} or {{\"type\":\"thumbnail\",\"data\":\"<base64 JPEG>\"}}",
                 truncate(text, 80)
             )
         })
@@ -62,6 +70,19 @@ pub enum ServerMessage {
         manifest_url: String,
         #[serde(rename = "watchUrl")]
         watch_url: String,
+        /// For transports that can resume: the secret that continues this recording after a drop.
+        #[serde(rename = "resumeToken", skip_serializing_if = "Option::is_none")]
+        resume_token: Option<ResumeToken>,
+        /// Present (true) when this connection continues a recording.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        resumed: Option<bool>,
+        /// With `resumed`: the bytes of the recording the server holds; send from this byte on.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        bytes: Option<u64>,
+    },
+    /// The bytes of this recording the server holds (counted from the first byte after `start`).
+    Received {
+        bytes: u64,
     },
     ManifestReady {
         #[serde(rename = "manifestUrl")]
@@ -83,6 +104,22 @@ impl ServerMessage {
             stream: stream.clone(),
             manifest_url: manifest_url(stream),
             watch_url: format!("/watch/{stream}"),
+            resume_token: None,
+            resumed: None,
+            bytes: None,
+        }
+    }
+
+    /// `accepted` for a connection that can resume: a new recording (`resumed_at` None) or one
+    /// continued from byte `resumed_at`.
+    pub fn accepted_resumable(stream: &StreamId, token: ResumeToken, resumed_at: Option<u64>) -> ServerMessage {
+        ServerMessage::Accepted {
+            stream: stream.clone(),
+            manifest_url: manifest_url(stream),
+            watch_url: format!("/watch/{stream}"),
+            resume_token: Some(token),
+            resumed: resumed_at.map(|_| true),
+            bytes: resumed_at,
         }
     }
 
@@ -115,6 +152,9 @@ mod tests {
             ClientMessage::parse(r#"{"type":"thumbnail","data":"/9j/"}"#),
             Ok(ClientMessage::Thumbnail { data: "/9j/".into() })
         );
+        let resume = ClientMessage::parse(r#"{"type":"resume","resumeToken":"abc"}"#).unwrap();
+        assert!(matches!(resume, ClientMessage::Resume { .. }));
+        assert!(!format!("{resume:?}").contains("abc"), "tokens are never logged");
         let err = ClientMessage::parse(r#"{"type":"begin"}"#).unwrap_err();
         assert!(err.contains("begin") && err.contains("\"start\""), "{err}");
         assert!(ClientMessage::parse("not json").is_err());
@@ -131,6 +171,16 @@ mod tests {
         assert_eq!(
             ServerMessage::manifest_ready(&id).to_json(),
             r#"{"type":"manifest_ready","manifestUrl":"/dash/cam1/manifest.mpd"}"#
+        );
+        assert_eq!(ServerMessage::Received { bytes: 1234 }.to_json(), r#"{"type":"received","bytes":1234}"#);
+        let token: ResumeToken = serde_json::from_str(r#""tok""#).unwrap();
+        assert_eq!(
+            ServerMessage::accepted_resumable(&id, token.clone(), None).to_json(),
+            r#"{"type":"accepted","stream":"cam1","manifestUrl":"/dash/cam1/manifest.mpd","watchUrl":"/watch/cam1","resumeToken":"tok"}"#
+        );
+        assert_eq!(
+            ServerMessage::accepted_resumable(&id, token, Some(77)).to_json(),
+            r#"{"type":"accepted","stream":"cam1","manifestUrl":"/dash/cam1/manifest.mpd","watchUrl":"/watch/cam1","resumeToken":"tok","resumed":true,"bytes":77}"#
         );
         assert_eq!(ServerMessage::Ended { duration_seconds: 4.5 }.to_json(), r#"{"type":"ended","durationSeconds":4.5}"#);
         assert_eq!(

@@ -77,6 +77,7 @@ pub async fn run(mut config: Config, listener: TcpListener, shutdown: impl Futur
         reconnect_grace: config.reconnect_grace,
         finalise_timeout: config.finalise_timeout,
         packager_read_delay: config.test_packager_delay,
+        resumes: Default::default(),
     });
     let rtmp = match config.rtmp_bind.0 {
         Some(address) => {

@@ -42,6 +42,9 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::StreamBusy => StatusCode::CONFLICT,
         ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        // HTTP ingest never resumes (a new request is a new recording); should the code reach here, the
+        // recording it named is gone.
+        ErrorCode::NotResumable => StatusCode::GONE,
     }
 }
 

@@ -1,14 +1,16 @@
 //! ingest — publishers' ways in. [`publish`] knows no transport: it admits a publisher, claims the
 //! stream, starts the pipeline and forwards media bytes into the stream's bounded channel until the
 //! input ends, then waits for the presentation's `ended` or `error`. Each transport feeds it:
-//! [`websocket`] (`/ws/publish/{stream}`: the `start` handshake, binary messages, `stop`) and
+//! [`websocket`] (`/ws/publish/{stream}`: the `start` or `resume` handshake, binary messages, `stop`),
 //! [`http`] (`PUT`/`POST /ingest/{stream}`: the request body is the recording) and [`rtmp`]
-//! (`rtmp://HOST:1935/live/{stream}`: an encoder's messages as an FLV stream).
+//! (`rtmp://HOST:1935/live/{stream}`: an encoder's messages as an FLV stream). A resumable transport's
+//! dropped recording waits in [`resume`] for its publisher to continue it.
 
 pub mod http;
 pub mod input;
 pub mod pipeline;
 pub mod publish;
+pub mod resume;
 pub mod rtmp;
 pub mod websocket;
 

@@ -8,6 +8,10 @@
 //! limit, the idle timeout (no media bytes) or a server shutdown finalise it; a lost publisher
 //! (`Gone`) leaves it waiting for the publisher to come back within the grace period.
 //!
+//! A resumable transport ([`Transport::resumable`]) gets a resume token in `accepted` and a `received`
+//! count every [`RECEIVED_INTERVAL`] while bytes arrive; when it is lost its input is parked
+//! ([`super::resume`]), and [`resume`] continues the same recording on a new connection.
+//!
 //! The publisher is told `accepted` only once the packager has taken its connection ([`Connection::new`]'s
 //! signal), and its input waits for the packager asynchronously ([`super::input`]), so a transport is
 //! not read while the packager is behind; [`run`] holds a registry task guard, so shutdown waits until
@@ -19,12 +23,14 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
+use tokio::sync::Notify;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 
 use super::IngestError;
 use super::input::{Input, Pushed};
 use super::pipeline::{self, PackagerTiming};
+use super::resume::{NotResumable, Recording, ResumeToken, Resumes};
 use crate::auth::Admission;
 use crate::error_code::ErrorCode;
 use crate::media::{self, Connection, DashSettings, InputEnd, RecorderFormat, files};
@@ -34,6 +40,10 @@ use crate::stream_id::StreamId;
 use crate::streams::registry::{Claim, ClaimError};
 use crate::streams::status::Source;
 use crate::streams::{EventCursor, Presentation, Registry};
+
+/// How often a resumable publisher is told how many bytes the server holds, while bytes arrive (the
+/// contract says at least every 500 ms).
+const RECEIVED_INTERVAL: Duration = Duration::from_millis(250);
 
 /// How long a new publisher waits for the stream's previous presentation to finish (normally a few
 /// milliseconds after its `ended`: the packager thread's exit) before it is told the stream is busy.
@@ -56,6 +66,8 @@ pub struct IngestContext {
     pub finalise_timeout: Duration,
     /// Test only: the packager's pause before each piece of input (`--test-packager-delay`).
     pub packager_read_delay: Duration,
+    /// Recordings whose publisher dropped and may resume them within the reconnect grace.
+    pub resumes: Arc<Resumes>,
 }
 
 /// What a publish is for: the stream, its format (already parsed from the transport's own handshake),
@@ -98,8 +110,14 @@ pub trait Transport {
     /// ended it may stay pending forever.
     fn next(&mut self) -> impl Future<Output = Incoming>;
 
-    /// Passes a server event (`accepted`, `manifest_ready`, `ended`) to the publisher.
+    /// Passes a server event (`accepted`, `received`, `manifest_ready`, `ended`) to the publisher.
     fn send(&mut self, message: &ServerMessage) -> impl Future<Output = Result<(), Gone>>;
+
+    /// Whether the publisher can resume its recording after a drop: it is given a `resumeToken` and
+    /// `received` acknowledgements, and a lost connection parks its input ([`super::resume`]).
+    fn resumable(&self) -> bool {
+        false
+    }
 }
 
 /// How a publish ended, for the transport to say its last word.
@@ -119,13 +137,35 @@ pub async fn run(context: Arc<IngestContext>, request: PublishRequest, transport
     let _running = context.registry.track_session(&request.stream);
     let stream = request.stream.clone();
     let mut publisher = Publisher { context, stream, transport };
-    match publisher.publish(request).await {
-        Ok(outcome) => outcome,
+    let published = publisher.publish(request).await;
+    publisher.outcome(published)
+}
+
+/// Continues a recording parked after its publisher dropped ([`super::resume`]), from the byte the
+/// server holds, then runs it to its end like [`run`]. A wrong or expired token is `not_resumable`.
+pub async fn resume(
+    context: Arc<IngestContext>,
+    stream: StreamId,
+    token: ResumeToken,
+    admission: Admission,
+    transport: &mut impl Transport,
+) -> Outcome {
+    let _running = context.registry.track_session(&stream);
+    let mut publisher = Publisher { context, stream, transport };
+    let resumed = publisher.resume(token, admission).await;
+    publisher.outcome(resumed)
+}
+
+impl<T: Transport> Publisher<'_, T> {
+    fn outcome(&self, result: PublishResult<Outcome>) -> Outcome {
+        match result {
+            Ok(outcome) => outcome,
         Err(None) => Outcome::Gone,
-        Err(Some(error)) => {
-            Metrics::add(&publisher.context.metrics.publishes_refused, 1);
-            log::info!("{error}");
-            Outcome::Error { code: error.code(), message: error.to_string() }
+            Err(Some(error)) => {
+                Metrics::add(&self.context.metrics.publishes_refused, 1);
+                log::info!("{error}");
+                Outcome::Error { code: error.code(), message: error.to_string() }
+            }
         }
     }
 }
@@ -155,40 +195,96 @@ impl<T: Transport> Publisher<'_, T> {
     async fn publish(&mut self, request: PublishRequest) -> PublishResult<Outcome> {
         let PublishRequest { format, mime_type, source, settings, admission, .. } = request;
         // Before anything is claimed or written: a refused publisher changes nothing.
-        admission.admit(&self.stream, &mime_type).await.map_err(|refused| {
-            Some(IngestError::Refused { stream: self.stream.clone(), code: ErrorCode::Unauthorized, reason: refused.to_string() })
-        })?;
+        self.admit(&admission, &mime_type).await?;
         let recording_started = SystemTime::now();
-        let registry = Arc::clone(&self.context.registry);
-        let (presentation, mut input) = self.join(format, &mime_type, source, settings, recording_started).await?;
+        let (presentation, input) = self.join(format, &mime_type, source, settings, recording_started).await?;
         self.context.metrics.accepted_from(source);
         log::info!("stream {}: publishing {mime_type} (presentation {})", self.stream, presentation.id);
-        if let Err(Gone) = self.transport.send(&ServerMessage::accepted(&self.stream)).await {
-            // Dropping the input closes its channel: the packager takes that as a vanished publisher.
-            drop(input);
-            registry.publisher_left(&presentation);
-            return Err(None);
+        let token = match self.transport.resumable() {
+            // Without a token the publisher can still reconnect the older way (a new recording).
+            true => ResumeToken::generate()
+                .inspect_err(|e| log::warn!("stream {}: no resume token (random source: {e})", self.stream))
+                .ok(),
+            false => None,
+        };
+        let accepted = match &token {
+            Some(token) => ServerMessage::accepted_resumable(&self.stream, token.clone(), None),
+            None => ServerMessage::accepted(&self.stream),
+        };
+        self.carry(Recording { presentation, input, bytes: 0, mime_type, token }, accepted).await
+    }
+
+    /// Takes back the recording parked under `token` and continues it from the byte the server holds.
+    async fn resume(&mut self, token: ResumeToken, admission: Admission) -> PublishResult<Outcome> {
+        let not_resumable = |e: NotResumable| {
+            Some(IngestError::Refused { stream: self.stream.clone(), code: ErrorCode::NotResumable, reason: e.to_string() })
+        };
+        let recording = self.context.resumes.take_or_take_over(&self.stream, &token).await.map_err(not_resumable)?;
+        let registry = Arc::clone(&self.context.registry);
+        let refused = match self.admit(&admission, &recording.mime_type).await {
+            Ok(()) if registry.reclaim(&recording.presentation) => None,
+            Ok(()) => Some(not_resumable(NotResumable::Gone(self.stream.clone()))),
+            Err(refused) => Some(refused),
+        };
+        if let Some(refused) = refused {
+            // Nobody will continue this recording: the packager waits for a new one, the older way.
+            recording.input.finish(InputEnd::Vanished).await;
+            return Err(refused);
         }
+        log::info!(
+            "stream {}: publisher resumed its recording at byte {} (presentation {})",
+            self.stream,
+            recording.bytes,
+            recording.presentation.id
+        );
+        let accepted = ServerMessage::accepted_resumable(&self.stream, token, Some(recording.bytes));
+        self.carry(recording, accepted).await
+    }
+
+    /// Asks the admission checks whether this publisher may publish `mime_type` on the stream.
+    async fn admit(&self, admission: &Admission, mime_type: &str) -> PublishResult<()> {
+        admission.admit(&self.stream, mime_type).await.map_err(|refused| {
+            Some(IngestError::Refused { stream: self.stream.clone(), code: ErrorCode::Unauthorized, reason: refused.to_string() })
+        })
+    }
+
+    /// Tells the publisher `accepted`, forwards its bytes until the input ends, and ends the recording
+    /// as the ending says: a resumable recording whose publisher is gone is parked for it to resume.
+    async fn carry(&mut self, mut recording: Recording, accepted: ServerMessage) -> PublishResult<Outcome> {
+        let registry = Arc::clone(&self.context.registry);
+        let presentation = recording.presentation.clone();
         let mut cursor = EventCursor::publisher(presentation.id);
-        match self.relay(&presentation, &mut input, &mut cursor).await {
+        // While this session carries the recording, a `resume` with its token may take it over.
+        let carrying = recording.token.clone().map(|token| self.context.resumes.carrying(&self.stream, token));
+        let let_go = carrying.as_ref().map(|carrying| Arc::clone(&carrying.let_go));
+        let ending = match self.transport.send(&accepted).await {
+            Ok(()) => self.relay(&mut recording, &mut cursor, let_go).await,
+            Err(Gone) => Ending::Gone,
+        };
+        // `carrying` lives until the recording is parked or ended: a resume never finds neither.
+        match ending {
             Ending::Gone => {
                 log::info!("stream {}: publisher disconnected", self.stream);
-                input.finish(InputEnd::Vanished).await;
                 registry.publisher_left(&presentation);
+                if recording.token.is_some() {
+                    self.context.resumes.park(&registry, recording, self.context.reconnect_grace);
+                } else {
+                    recording.input.finish(InputEnd::Vanished).await;
+                }
                 Err(None)
             }
             Ending::Failed { code, message } => {
                 // Whatever is pending goes nowhere: the packager stopped reading.
-                input.finish(InputEnd::Vanished).await;
+                recording.input.finish(InputEnd::Vanished).await;
                 registry.publisher_left(&presentation);
                 Ok(Outcome::Error { code, message })
             }
             Ending::Refused(error) => {
-                input.finish(InputEnd::Stop).await;
+                recording.input.finish(InputEnd::Stop).await;
                 Err(Some(error))
             }
             Ending::Finalising => {
-                input.finish(InputEnd::Stop).await;
+                recording.input.finish(InputEnd::Stop).await;
                 self.await_end(&presentation, &mut cursor).await
             }
         }
@@ -259,6 +355,8 @@ impl<T: Transport> Publisher<'_, T> {
                             now: mime_type.to_string(),
                         }));
                     }
+                    // A recording parked for resuming is given up: the packager continues with this one.
+                    self.context.resumes.abandon(&self.stream).await;
                     log::info!("stream {}: publisher reconnected (presentation {})", self.stream, presentation.id);
                     (presentation, connections)
                 }
@@ -286,12 +384,17 @@ impl<T: Transport> Publisher<'_, T> {
     }
 
     /// Forwards media bytes to the packager, and its events to the publisher, until the input ends.
-    async fn relay(&mut self, presentation: &Presentation, input: &mut Input, cursor: &mut EventCursor) -> Ending {
+    async fn relay(&mut self, recording: &mut Recording, cursor: &mut EventCursor, let_go: Option<Arc<Notify>>) -> Ending {
         let registry = Arc::clone(&self.context.registry);
         let mut changes = registry.subscribe();
         let mut shutdown = registry.shutdown_signal();
         let idle = self.context.idle_timeout;
         let mut idle_deadline = Instant::now() + idle;
+        let acknowledges = self.transport.resumable();
+        let mut acknowledged = recording.bytes;
+        let mut acknowledge = tokio::time::interval(RECEIVED_INTERVAL);
+        acknowledge.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let (presentation, input) = (&recording.presentation, &mut recording.input);
         loop {
             if input.is_pushed_back() && input.push() == Pushed::All {
                 // Waiting for the packager was not the publisher being idle.
@@ -303,6 +406,7 @@ impl<T: Transport> Publisher<'_, T> {
                     Incoming::Bytes(bytes) => {
                         // Only media bytes count: pings and control messages would hold a stream slot for free.
                         idle_deadline = Instant::now() + idle;
+                        recording.bytes += bytes.len() as u64;
                         if let Some(ending) = self.take_bytes(presentation, input, bytes) {
                             return ending;
                         }
@@ -316,6 +420,12 @@ impl<T: Transport> Publisher<'_, T> {
                     Incoming::Thumbnail(data) => crate::streams::thumbnails::receive(&registry, presentation, &data),
                 },
                 () = input.room(), if input.is_pushed_back() => {}
+                _ = acknowledge.tick(), if acknowledges && acknowledged != recording.bytes => {
+                    acknowledged = recording.bytes;
+                    if self.transport.send(&ServerMessage::Received { bytes: acknowledged }).await.is_err() {
+                        return Ending::Gone;
+                    }
+                }
                 change = changes.recv() => match change {
                     Ok(id) if id != self.stream => continue,
                     Ok(_) | Err(RecvError::Lagged(_)) => {
@@ -335,6 +445,10 @@ impl<T: Transport> Publisher<'_, T> {
                 _ = tokio::time::sleep_until(idle_deadline), if !input.is_pushed_back() => {
                     log::info!("stream {}: no media bytes from the publisher for {idle:?}; finalising", self.stream);
                     return Ending::Finalising;
+                }
+                () = notified_or_never(let_go.as_deref()) => {
+                    log::info!("stream {}: the publisher resumed on a new connection; leaving this one", self.stream);
+                    return Ending::Gone;
                 }
                 _ = shutdown.wait_for(|stopping| *stopping) => {
                     log::info!("stream {}: server shutting down; finalising", self.stream);
@@ -392,5 +506,13 @@ impl<T: Transport> Publisher<'_, T> {
                 }
             }
         }
+    }
+}
+
+/// Resolves when `signal` is notified; never without one.
+async fn notified_or_never(signal: Option<&Notify>) {
+    match signal {
+        Some(signal) => signal.notified().await,
+        None => std::future::pending().await,
     }
 }

@@ -1,5 +1,6 @@
-//! The WebSocket transport of a publish (`/ws/publish/{stream}`): waits for the `start` message, then
-//! feeds binary messages to [`publish::run`] as media bytes, `stop` as the end of the input, and a
+//! The WebSocket transport of a publish (`/ws/publish/{stream}`): waits for the `start` message (or
+//! `resume`, which continues a dropped recording: [`publish::resume`]), then feeds binary messages to
+//! [`publish::run`] as media bytes, `stop` as the end of the input, and a
 //! closed or broken socket as a vanished publisher. Server events go back as text messages; the last
 //! word is `ended` and a normal close, or `error` and a close frame whose code says the class.
 
@@ -10,6 +11,7 @@ use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReaso
 use tokio::time::Instant;
 
 use super::IngestError;
+use super::resume::ResumeToken;
 use super::publish::{self, Gone, Incoming, IngestContext, Outcome, PublishRequest, Transport};
 use crate::auth::Admission;
 use crate::error_code::ErrorCode;
@@ -32,12 +34,13 @@ pub async fn run(
     messages: AggregatedMessageStream,
 ) {
     let max_message_bytes = context.max_message_bytes;
-    let mut socket = Socket { stream: stream.clone(), session, messages, max_message_bytes };
+    let mut socket = Socket { stream: stream.clone(), session, messages, max_message_bytes, closed_by_publisher: false };
     let outcome = match socket.await_start().await {
-        Ok((format, mime_type)) => {
+        Ok(Opening::Start { format, mime_type }) => {
             let request = PublishRequest { stream, format, mime_type, source: Source::Browser, settings, admission };
             publish::run(context, request, &mut socket).await
         }
+        Ok(Opening::Resume(token)) => publish::resume(context, stream, token, admission, &mut socket).await,
         Err(None) => Outcome::Gone,
         Err(Some(error)) => {
             Metrics::add(&context.metrics.publishes_refused, 1);
@@ -50,8 +53,21 @@ pub async fn run(
             let _ = socket.session.close(Some(CloseCode::Normal.into())).await;
         }
         Outcome::Error { code, message } => socket.close_with_error(code, message).await,
+        // Answering a publisher's close frame ends its closing handshake now, so a page that closes
+        // one connection to open the next (a change of bitrate) is not kept waiting.
+        Outcome::Gone if socket.closed_by_publisher => {
+            let _ = socket.session.close(None).await;
+        }
         Outcome::Gone => {}
     }
+}
+
+/// How a publisher opened its session.
+enum Opening {
+    /// A new recording.
+    Start { format: RecorderFormat, mime_type: String },
+    /// The continuation of a recording whose connection dropped.
+    Resume(ResumeToken),
 }
 
 /// A publisher's socket.
@@ -62,11 +78,13 @@ struct Socket {
     messages: AggregatedMessageStream,
     /// The limit the message stream enforces, for the `too_large` sentence.
     max_message_bytes: usize,
+    /// The publisher sent a close frame (rather than its connection breaking).
+    closed_by_publisher: bool,
 }
 
 impl Socket {
-    /// Waits for `start` and checks its mimeType. `Err(None)`: the socket is gone.
-    async fn await_start(&mut self) -> Result<(RecorderFormat, String), Option<IngestError>> {
+    /// Waits for `start` (and checks its mimeType) or `resume`. `Err(None)`: the socket is gone.
+    async fn await_start(&mut self) -> Result<Opening, Option<IngestError>> {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             let message = match tokio::time::timeout_at(deadline, self.messages.recv()).await {
@@ -77,8 +95,9 @@ impl Socket {
                 Some(Ok(AggregatedMessage::Text(text))) => {
                     return match ClientMessage::parse(&text) {
                         Ok(ClientMessage::Start { mime_type }) => RecorderFormat::parse(&mime_type)
-                            .map(|format| (format, mime_type))
+                            .map(|format| Opening::Start { format, mime_type })
                             .map_err(|source| Some(IngestError::UnsupportedFormat { stream: self.stream.clone(), source })),
+                        Ok(ClientMessage::Resume { resume_token }) => Ok(Opening::Resume(resume_token)),
                         Ok(other) => Err(Some(self.expected_start(other.describe()))),
                         Err(detail) => Err(Some(IngestError::BadMessage { stream: self.stream.clone(), detail })),
                     };
@@ -129,7 +148,9 @@ impl Transport for Socket {
                 Some(Ok(AggregatedMessage::Binary(bytes))) => return Incoming::Bytes(bytes),
                 Some(Ok(AggregatedMessage::Text(text))) => match ClientMessage::parse(&text) {
                     Ok(ClientMessage::Stop) => return Incoming::Stop,
-                    Ok(ClientMessage::Start { .. }) => log::warn!("stream {}: ignoring a second start message", self.stream),
+                    Ok(ClientMessage::Start { .. } | ClientMessage::Resume { .. }) => {
+                        log::warn!("stream {}: ignoring a start or resume message after the first", self.stream)
+                    }
                     Ok(ClientMessage::Thumbnail { data }) => return Incoming::Thumbnail(data),
                     Err(detail) => log::warn!("stream {}: ignoring a bad message: {detail}", self.stream),
                 },
@@ -139,7 +160,11 @@ impl Transport for Socket {
                     }
                 }
                 Some(Ok(AggregatedMessage::Pong(_))) => {}
-                Some(Ok(AggregatedMessage::Close(_))) | None => return Incoming::Gone,
+                Some(Ok(AggregatedMessage::Close(_))) => {
+                    self.closed_by_publisher = true;
+                    return Incoming::Gone;
+                }
+                None => return Incoming::Gone,
                 // The connection broke (reset, EOF mid-frame): the publisher vanished.
                 Some(Err(actix_ws::ProtocolError::Io(_))) => return Incoming::Gone,
                 Some(Err(e)) => return Incoming::Refused(self.protocol_error(e)),
@@ -149,5 +174,9 @@ impl Transport for Socket {
 
     async fn send(&mut self, message: &ServerMessage) -> Result<(), Gone> {
         self.session.text(message.to_json()).await.map_err(|_| Gone)
+    }
+
+    fn resumable(&self) -> bool {
+        true
     }
 }

@@ -78,6 +78,7 @@ mod tests {
             .iter()
             .map(|m| match m {
                 ServerMessage::Accepted { .. } => "accepted",
+                ServerMessage::Received { .. } => "received",
                 ServerMessage::ManifestReady { .. } => "manifest_ready",
                 ServerMessage::Ended { .. } => "ended",
                 ServerMessage::Error { .. } => "error",

@@ -336,6 +336,31 @@ impl Registry {
         entry.status.keyframe_warning = warning;
     }
 
+    /// Nobody will continue the presentation (a parked recording's grace ran out): its packager stops
+    /// waiting for a reconnect and finalises at once; a publisher arriving now starts a new presentation.
+    pub fn close_reconnects(&self, presentation: &Presentation) {
+        let mut streams = self.lock();
+        let Some(entry) = current(&mut streams, presentation) else { return };
+        entry.connections = None;
+        drop(streams);
+        self.announce(&presentation.stream);
+    }
+
+    /// A publisher resumes the recording of `presentation` after a drop ([`crate::ingest::resume`]):
+    /// takes the stream back for it if the presentation is still active, waiting for its publisher, and
+    /// can still be continued. False: it can't (it ended, is being finalised, or another publisher has it).
+    pub fn reclaim(&self, presentation: &Presentation) -> bool {
+        let mut streams = self.lock();
+        let Some(entry) = current(&mut streams, presentation) else { return false };
+        if !entry.status.state.is_active() || entry.status.publisher_connected || entry.connections.is_none() {
+            return false;
+        }
+        entry.status.publisher_connected = true;
+        drop(streams);
+        self.announce(&presentation.stream);
+        true
+    }
+
     /// Refuses new publishers from now on, tells every publisher session to end its input, and has
     /// packagers waiting for a reconnect finalise at once.
     pub fn begin_shutdown(&self) {

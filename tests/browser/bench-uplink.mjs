@@ -1,0 +1,99 @@
+// Uplink benchmark: the publisher page reaches livedash through a shaping proxy (default 600 kbit/s up,
+// 100 ms each way; the kernel has no netem) with the page's default recorder bitrate above that. Every
+// 2 s it prints glass-to-glass (measured in the page, as bench-latency.mjs does), the recorder's video
+// bitrate, bytes not yet acknowledged, and stalls of the page's own player; at the end, when latency
+// got back under 2 s for good and how many stalls came after that.
+//
+// Usage: node tests/browser/bench-uplink.mjs [--seconds 60] [--kbit 600] [--delay-ms 100] [-- livedash flags]
+import { execFileSync } from 'node:child_process';
+import { cpus } from 'node:os';
+import { launchBrowser, CHROMIUM_PATH } from './lib/chromium.mjs';
+import { startServer, LIVEDASH_BIN } from './lib/server.mjs';
+import { startProxy } from './lib/proxy.mjs';
+import { waitInPage } from './lib/pages.mjs';
+
+const argv = process.argv.slice(2);
+const split = argv.indexOf('--');
+const own = split >= 0 ? argv.slice(0, split) : argv;
+const serverFlags = split >= 0 ? argv.slice(split + 1) : [];
+const option = (name, fallback) => {
+  const i = own.indexOf(name);
+  return i >= 0 ? own[i + 1] : fallback;
+};
+const seconds = Number(option('--seconds', 60));
+const kbit = Number(option('--kbit', 600));
+const delayMs = Number(option('--delay-ms', 100));
+/** The goal: glass-to-glass under this, within 10 s, and kept there. */
+const GOAL_SECONDS = 2;
+
+const chromium = execFileSync(CHROMIUM_PATH, ['--version']).toString().trim();
+console.log(`livedash uplink benchmark: ${kbit} kbit/s up, ${delayMs} ms each way, ${seconds} s; ${LIVEDASH_BIN} ${serverFlags.join(' ')}`);
+console.log(`machine: ${cpus().length} × ${cpus()[0].model}, ${chromium}\n`);
+
+const server = await startServer(serverFlags);
+const proxy = await startProxy(server.url, { uploadKbitPerSecond: kbit, delayMs });
+const browser = await launchBrowser();
+try {
+  const page = await browser.newPage();
+  // Counts what the recorders produce, for the bitrate actually recorded.
+  await page.addInitScript(() => {
+    window.recordedBytes = 0;
+    const Recorder = window.MediaRecorder;
+    window.MediaRecorder = class extends Recorder {
+      constructor(...args) {
+        super(...args);
+        this.addEventListener('dataavailable', (event) => { window.recordedBytes += event.data.size; });
+      }
+    };
+  });
+  await page.goto(`${proxy.url}/`);
+  await page.waitForSelector('#start:not([disabled])', { timeout: 30_000 });
+  await page.fill('#stream', 'bench-uplink');
+  await page.click('#start');
+  await page.evaluate(() => {
+    const video = document.getElementById('playback');
+    window.benchStalls = [];
+    video.addEventListener('waiting', () => {
+      if (window.livedash.firstFrameAt !== null) window.benchStalls.push(performance.now());
+    });
+  });
+  await waitInPage(page, () => window.livedash.firstFrameAt !== null, null, { what: 'the first played frame', timeoutMs: 60_000 });
+  const clicked = await page.evaluate(() => window.livedash.clickedAt);
+  console.log('   t (s)   glass-to-glass (s)   recorder setting kbit/s   recorded kbit/s   not at server KB   stalls');
+  let lastBytes = 0;
+  let lastT = 0;
+  const rows = [];
+  const deadline = Date.now() + seconds * 1000;
+  while (Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 2000));
+    const row = await page.evaluate((clickedAt) => ({
+      t: (performance.now() - clickedAt) / 1000,
+      latency: window.livedash.latency(),
+      kbit: (window.livedash.videoBitsPerSecond || 0) / 1000,
+      recorded: window.recordedBytes,
+      unacked: (window.livedash.uploadBacklog || 0) / 1024,
+      stalls: window.benchStalls.map((at) => (at - clickedAt) / 1000),
+    }), clicked);
+    rows.push(row);
+    const recordedKbit = ((row.recorded - lastBytes) * 8) / 1000 / (row.t - lastT);
+    [lastBytes, lastT] = [row.recorded, row.t];
+    console.log(`${row.t.toFixed(1).padStart(8)}   ${(row.latency ?? NaN).toFixed(2).padStart(18)}   `
+      + `${row.kbit.toFixed(0).padStart(23)}   ${recordedKbit.toFixed(0).padStart(15)}   ${row.unacked.toFixed(0).padStart(16)}   `
+      + `${String(row.stalls.length).padStart(6)}`);
+  }
+  // From when on latency stayed under the goal, and the stalls after that.
+  let since = null;
+  for (const row of rows) {
+    if (row.latency !== null && row.latency < GOAL_SECONDS) since ??= row.t;
+    else since = null;
+  }
+  const stalls = rows.at(-1).stalls;
+  const stallsAfter = since === null ? stalls.length : stalls.filter((at) => at > since).length;
+  console.log(`\nunder ${GOAL_SECONDS} s for good from t = ${since === null ? 'never' : `${since.toFixed(1)} s`}; `
+    + `stalls ${stalls.length} in all, ${stallsAfter} after that; last glass-to-glass ${rows.at(-1).latency?.toFixed(2)} s`);
+  await page.click('#stop');
+} finally {
+  await browser.close();
+  await proxy.close();
+  await server.stop();
+}
