@@ -17,6 +17,13 @@ const FILE_HEADER: usize = 13;
 const TAG_OVERHEAD: usize = 15;
 
 pub fn run(data: &[u8]) {
+    // libfuzzer-sys aborts on any panic, even one caught by `catch_unwind`. `Session::feed` contains
+    // rml_rtmp's panics on hostile chunk headers (the finding `rtmp-chunk-shorter-than-its-payload-…`)
+    // as `ProtocolError::Unreadable`, which is what the server sees; with the default hook back, those
+    // are contained here as there, while a panic anywhere else still reaches `fuzz_target!`'s
+    // `catch_unwind`, which aborts: a finding.
+    static DEFAULT_HOOK: std::sync::Once = std::sync::Once::new();
+    DEFAULT_HOOK.call_once(|| drop(std::panic::take_hook()));
     let Some((&cut, bytes)) = data.split_first() else { return };
     let mut session = Session::new();
     let mut writer = FlvWriter::default();
