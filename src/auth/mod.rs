@@ -54,6 +54,17 @@ pub enum TokenRefusal {
     Signed(#[from] TokenError),
 }
 
+impl TokenRefusal {
+    /// What was wrong, for the log: never the token, and without the publisher's how-to.
+    pub fn log_reason(&self) -> String {
+        match self {
+            TokenRefusal::Missing => "no publish token".to_string(),
+            TokenRefusal::Wrong => "wrong publish token".to_string(),
+            TokenRefusal::Signed(e) => e.to_string(),
+        }
+    }
+}
+
 impl PublishRights<'_> {
     /// Whether `given` (the `?token=`) lets its holder publish `stream` at `now` (Unix seconds).
     pub fn check(&self, stream: &StreamId, given: Option<&str>, now: u64) -> Result<(), TokenRefusal> {

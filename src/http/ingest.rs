@@ -16,7 +16,7 @@ use super::AppState;
 use super::sockets::{dash_settings, own_origin, request_facts};
 use crate::auth::host::client_address;
 use crate::auth::origin::publisher_origin_allowed;
-use crate::auth::{Admission, PublishRights, TokenRefusal, unix_now};
+use crate::auth::{Admission, PublishRights, unix_now};
 use crate::error_code::ErrorCode;
 use crate::ingest::publish::{Outcome, PublishRequest};
 use crate::ingest::{self, IngestError};
@@ -95,11 +95,7 @@ pub async fn publish(
     if let Err(refusal) = rights.check(&stream, token.as_deref(), unix_now()) {
         Metrics::add(&state.metrics.publishes_refused, 1);
         // The sentence tells the publisher how to pass a token; the log says only what was wrong.
-        let why = match &refusal {
-            TokenRefusal::Missing => "no publish token".to_string(),
-            TokenRefusal::Wrong => "wrong publish token".to_string(),
-            TokenRefusal::Signed(e) => e.to_string(),
-        };
+        let why = refusal.log_reason();
         log::info!("stream {stream}: publish refused: {why}");
         return error(ErrorCode::Unauthorized, refusal.to_string());
     }

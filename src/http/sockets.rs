@@ -25,7 +25,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use super::AppState;
 use crate::auth::host::{RequestFacts, ServerOrigin, client_address, server_origin};
 use crate::auth::origin::publisher_origin_allowed;
-use crate::auth::{Admission, PublishRights, TokenRefusal, unix_now};
+use crate::auth::{Admission, PublishRights, unix_now};
 use crate::config::Config;
 use crate::error_code::ErrorCode;
 use crate::ingest::websocket;
@@ -110,11 +110,7 @@ pub async fn publish(
         // Browsers can't read a refused handshake's status, so say it on the socket.
         Metrics::add(&state.metrics.publishes_refused, 1);
         // The sentence tells the publisher how to pass a token; the log says only what was wrong.
-        let why = match &refusal {
-            TokenRefusal::Missing => "no publish token".to_string(),
-            TokenRefusal::Wrong => "wrong publish token".to_string(),
-            TokenRefusal::Signed(e) => e.to_string(),
-        };
+        let why = refusal.log_reason();
         log::info!("stream {stream}: publish refused: {why}");
         actix_web::rt::spawn(async move {
             let message = refusal.to_string();

@@ -67,11 +67,7 @@ pub async fn run(context: Arc<RtmpContext>, socket: TcpStream, peer: SocketAddr)
     if let Err(refusal) = rights.check(&stream, key.token.as_deref(), unix_now()) {
         Metrics::add(&context.ingest.metrics.publishes_refused, 1);
         // The log says only what was wrong; the encoder hears how to pass a token.
-        let why = match &refusal {
-            TokenRefusal::Missing => "no publish token".to_string(),
-            TokenRefusal::Wrong => "wrong publish token".to_string(),
-            TokenRefusal::Signed(e) => e.to_string(),
-        };
+        let why = refusal.log_reason();
         log::info!("stream {stream}: RTMP publish from {peer} refused: {why}");
         let sentence = match refusal {
             TokenRefusal::Missing => "this server requires a publish token: use the stream key STREAM?token=...".to_string(),
