@@ -11,6 +11,7 @@ pub mod input;
 pub mod pipeline;
 pub mod publish;
 pub mod resume;
+pub mod transport;
 pub mod rtmp;
 pub mod websocket;
 

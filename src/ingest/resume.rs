@@ -1,5 +1,5 @@
 //! Zero-loss resume: a publisher whose connection drops keeps its place in the byte stream. When a
-//! resumable transport ([`super::publish::Transport::resumable`]) is lost, its presentation's input (the
+//! resumable transport ([`super::transport::Transport::resumable`]) is lost, its presentation's input (the
 //! feed into the packager, with whatever was not yet in the channel) is parked here under the
 //! recording's [`ResumeToken`] for `--reconnect-grace`. The packager never sees the drop: it just waits
 //! for more bytes of the same recording. A `resume` with the token takes the input back and the new

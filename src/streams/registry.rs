@@ -12,7 +12,8 @@
 //! ended or failed: a presentation given up on (a finalise that took too long) may still be writing
 //! into the folder, and a new presentation would empty that folder under it. The thread holds a
 //! [`PackagerLease`] until it ends; running packagers count toward `--max-streams`, and
-//! [`Registry::finish`] waits for them (and for publisher sessions) at shutdown.
+//! [`Registry::finish`] waits for them (and for publisher sessions) at shutdown. How a presentation's
+//! state changes as its publisher and packager report is in [`transitions`].
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -25,7 +26,7 @@ use crossbeam_channel::Sender;
 use tokio::sync::{broadcast, watch};
 
 use crate::error_code::ErrorCode;
-use crate::media::{Connection, PackagerEvent};
+use crate::media::Connection;
 use crate::stream_id::StreamId;
 
 pub use super::status::{StreamState, StreamStatus};
@@ -35,6 +36,8 @@ use super::thumbnails::Thumbnails;
 use super::watcher::{FolderWatch, MediaWatcher};
 use crate::delivery::cache::FileCache;
 use crate::delivery::folder::Folder;
+
+mod transitions;
 
 /// How many change announcements a slow subscriber may fall behind before it re-reads the status.
 const CHANGE_BACKLOG: usize = 256;
@@ -263,17 +266,6 @@ impl Registry {
         self.tasks.keep_thread(thread);
     }
 
-    /// A handed-over connection was not taken: the packager finished first. The stream can't be resumed
-    /// any more; a publisher waits for the packager to exit and starts a new presentation.
-    pub fn resume_missed(&self, presentation: &Presentation) {
-        let mut streams = self.lock();
-        let Some(entry) = current(&mut streams, presentation) else { return };
-        entry.connections = None;
-        entry.status.publisher_connected = false;
-        drop(streams);
-        self.announce(&presentation.stream);
-    }
-
     /// Records a running publisher session until the guard is dropped, for shutdown to wait for.
     pub fn track_session(&self, stream: &StreamId) -> TaskGuard {
         self.tasks.track(format!("the publisher session of stream {stream}"))
@@ -316,49 +308,6 @@ impl Registry {
     /// Readiness checks that read a manifest, server-wide.
     pub fn readiness_checks(&self) -> u64 {
         self.readiness_checks.load(Ordering::Relaxed)
-    }
-
-    /// The publisher's connection ended without `stop`: a claim may now resume the presentation.
-    pub fn publisher_left(&self, presentation: &Presentation) {
-        let mut streams = self.lock();
-        let Some(entry) = current(&mut streams, presentation) else { return };
-        entry.status.publisher_connected = false;
-        drop(streams);
-        self.announce(&presentation.stream);
-    }
-
-    /// Records the publisher's keyframe interval for the live presentation of `stream`, and the
-    /// sentence saying what to change when it does not fit the segments (`None`: it fits).
-    pub fn note_keyframe_interval(&self, stream: &StreamId, seconds: f64, warning: Option<String>) {
-        let mut streams = self.lock();
-        let Some(entry) = streams.get_mut(stream).filter(|e| e.status.state.is_active()) else { return };
-        entry.status.keyframe_interval_seconds = Some(seconds);
-        entry.status.keyframe_warning = warning;
-    }
-
-    /// Nobody will continue the presentation (a parked recording's grace ran out): its packager stops
-    /// waiting for a reconnect and finalises at once; a publisher arriving now starts a new presentation.
-    pub fn close_reconnects(&self, presentation: &Presentation) {
-        let mut streams = self.lock();
-        let Some(entry) = current(&mut streams, presentation) else { return };
-        entry.connections = None;
-        drop(streams);
-        self.announce(&presentation.stream);
-    }
-
-    /// A publisher resumes the recording of `presentation` after a drop ([`crate::ingest::resume`]):
-    /// takes the stream back for it if the presentation is still active, waiting for its publisher, and
-    /// can still be continued. False: it can't (it ended, is being finalised, or another publisher has it).
-    pub fn reclaim(&self, presentation: &Presentation) -> bool {
-        let mut streams = self.lock();
-        let Some(entry) = current(&mut streams, presentation) else { return false };
-        if !entry.status.state.is_active() || entry.status.publisher_connected || entry.connections.is_none() {
-            return false;
-        }
-        entry.status.publisher_connected = true;
-        drop(streams);
-        self.announce(&presentation.stream);
-        true
     }
 
     /// Refuses new publishers from now on, tells every publisher session to end its input, and has
@@ -414,91 +363,6 @@ impl Registry {
         self.lock().get(stream).and_then(|e| e.watcher.as_ref()).map(|w| Arc::clone(w.folder()))
     }
 
-    /// Records that the presentation's manifest became playable.
-    pub fn mark_ready(&self, presentation: &Presentation) {
-        let mut streams = self.lock();
-        let Some(entry) = current(&mut streams, presentation) else { return };
-        if entry.status.manifest_ready {
-            return;
-        }
-        entry.status.manifest_ready = true;
-        if entry.status.state == StreamState::Starting {
-            entry.status.state = StreamState::Live;
-        }
-        drop(streams);
-        log::info!("stream {}: manifest ready (presentation {})", presentation.stream, presentation.id);
-        self.announce(&presentation.stream);
-    }
-
-    /// Whether the presentation has reached `manifest_ready`.
-    pub fn is_ready(&self, presentation: &Presentation) -> bool {
-        self.lock()
-            .get(&presentation.stream)
-            .is_some_and(|e| e.status.presentation == presentation.id && e.status.manifest_ready)
-    }
-
-    /// Applies what the packager reported.
-    pub fn on_packager_event(&self, presentation: &Presentation, event: PackagerEvent) {
-        let mut streams = self.lock();
-        let Some(entry) = current(&mut streams, presentation) else { return };
-        let stream = &presentation.stream;
-        let retired_watcher = match event {
-            PackagerEvent::Started(info) => {
-                log::info!(
-                    "stream {stream}: packaging {:?} into {:?} segments{}",
-                    info.tracks.iter().map(|t| t.codec.as_str()).collect::<Vec<_>>(),
-                    info.segment_type,
-                    if info.low_latency { " (low latency)" } else { "" }
-                );
-                entry.status.tracks = info.tracks;
-                entry.status.segment_type = Some(info.segment_type);
-                entry.status.low_latency = info.low_latency;
-                None
-            }
-            PackagerEvent::Resumed { gap_seconds } => {
-                log::info!("stream {stream}: publisher back; continuing after a {gap_seconds:.1} s gap");
-                None
-            }
-            PackagerEvent::Finished(summary) => {
-                log::info!(
-                    "stream {stream}: ended, {:.1} s, {} packets from {} bytes",
-                    summary.duration_seconds,
-                    summary.packets,
-                    summary.bytes_in
-                );
-                entry.status.state = StreamState::Ended { duration_seconds: summary.duration_seconds };
-                entry.connections = None;
-                entry.watcher.take()
-            }
-            PackagerEvent::Failed { error, salvaged } => {
-                match salvaged {
-                    Some(summary) => log::warn!("{error} (kept {:.1} s as a recording)", summary.duration_seconds),
-                    None => log::warn!("{error}"),
-                }
-                entry.status.state = StreamState::Failed { code: error.code(), message: error.to_string() };
-                entry.connections = None;
-                entry.watcher.take()
-            }
-        };
-        drop(streams);
-        // Dropped outside the lock: the watcher's thread may be waiting for it to mark readiness.
-        drop(retired_watcher);
-        self.announce(stream);
-    }
-
-    /// Marks a presentation failed for a reason outside the packager (e.g. its folder can't be made).
-    pub fn fail(&self, presentation: &Presentation, code: ErrorCode, message: String) {
-        let mut streams = self.lock();
-        let Some(entry) = current(&mut streams, presentation) else { return };
-        log::warn!("{message}");
-        entry.status.state = StreamState::Failed { code, message };
-        entry.connections = None;
-        let retired_watcher = entry.watcher.take();
-        drop(streams);
-        drop(retired_watcher);
-        self.announce(&presentation.stream);
-    }
-
     /// Forgets an ended or failed stream and moves its folder to `trash` (for deleting outside the
     /// lock), in one step under the lock so no publisher can claim the id in between. False, and
     /// nothing done, while the stream is active or its packager still runs: a presentation given up
@@ -543,135 +407,4 @@ fn current<'a>(streams: &'a mut HashMap<StreamId, Entry>, presentation: &Present
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::media::{MediaError, Summary};
-
-    fn id(s: &str) -> StreamId {
-        StreamId::parse(s).unwrap()
-    }
-
-    fn new(registry: &Arc<Registry>, stream: &str) -> Presentation {
-        match registry.claim(&id(stream), "video/webm", Source::Browser, "t".into()) {
-            Ok(Claim::New(p, _lease)) => p,
-            other => panic!("expected a new presentation, got {other:?}"),
-        }
-    }
-
-    fn attach(registry: &Registry, presentation: &Presentation) -> crossbeam_channel::Receiver<Connection> {
-        let dir = tempfile::tempdir().unwrap();
-        let watcher = registry.media_watcher().watch(dir.path(), &presentation.tag, || {}).unwrap();
-        let (tx, rx) = crossbeam_channel::unbounded();
-        registry.attach_packager(presentation, watcher, tx);
-        rx
-    }
-
-    #[test]
-    fn one_publisher_per_stream_until_its_presentation_ends() {
-        let registry = Registry::new(PathBuf::from("/tmp/x"), 10);
-        let first = new(&registry, "a");
-        assert!(matches!(registry.claim(&id("a"), "video/webm", Source::Browser, "t2".into()), Err(ClaimError::Busy(_))));
-        new(&registry, "b");
-        registry.on_packager_event(
-            &first,
-            PackagerEvent::Finished(Summary { duration_seconds: 1.0, packets: 10, bytes_in: 100 }),
-        );
-        let second = new(&registry, "a");
-        assert!(second.id > first.id);
-        assert_eq!(registry.status(&id("a")).unwrap().state, StreamState::Starting);
-    }
-
-    #[test]
-    fn a_stream_is_taken_and_counted_until_its_packager_exits() {
-        let registry = Registry::new(PathBuf::from("/tmp/x"), 1);
-        let Ok(Claim::New(first, lease)) = registry.claim(&id("a"), "video/webm", Source::Browser, "t".into()) else { panic!() };
-        registry.fail(&first, ErrorCode::Internal, "finalising took too long".into());
-        assert!(matches!(registry.claim(&id("a"), "video/webm", Source::Browser, "t2".into()), Err(ClaimError::Finalising(_))));
-        assert!(matches!(registry.claim(&id("b"), "video/webm", Source::Browser, "t2".into()), Err(ClaimError::TooMany { .. })));
-        assert_eq!(registry.active_count(), 1);
-        drop(lease);
-        assert_eq!(registry.active_count(), 0);
-        new(&registry, "a");
-    }
-
-    #[test]
-    fn a_vanished_publishers_presentation_is_resumed_not_restarted() {
-        let registry = Registry::new(PathBuf::from("/tmp/x"), 10);
-        let first = new(&registry, "r");
-        let _connections = attach(&registry, &first);
-        registry.publisher_left(&first);
-        assert!(!registry.status(&id("r")).unwrap().publisher_connected);
-        match registry.claim(&id("r"), "video/mp4", Source::Browser, "t9".into()) {
-            Ok(Claim::Resume { presentation, mime_type, .. }) => {
-                assert_eq!(presentation.id, first.id);
-                assert_eq!(presentation.tag, "t", "same segment names");
-                assert_eq!(mime_type, "video/webm");
-            }
-            other => panic!("expected a resume, got {other:?}"),
-        }
-        assert!(matches!(registry.claim(&id("r"), "video/webm", Source::Browser, "t".into()), Err(ClaimError::Busy(_))), "now connected");
-    }
-
-    #[test]
-    fn limits_and_shutdown_refuse_publishers() {
-        let registry = Registry::new(PathBuf::from("/tmp/x"), 1);
-        let first = new(&registry, "one");
-        let connections = attach(&registry, &first);
-        let refused = registry.claim(&id("two"), "video/webm", Source::Browser, "t".into()).unwrap_err();
-        assert_eq!(refused.code(), ErrorCode::TooLarge);
-        let mut signal = registry.shutdown_signal();
-        registry.begin_shutdown();
-        assert!(*signal.borrow_and_update());
-        assert!(connections.recv().is_err(), "waiting packagers are let go");
-        assert!(matches!(registry.claim(&id("one"), "video/webm", Source::Browser, "t".into()), Err(ClaimError::ShuttingDown)));
-    }
-
-    #[test]
-    fn states_follow_readiness_and_the_packager() {
-        let registry = Registry::new(PathBuf::from("/tmp/x"), 10);
-        let mut changes = registry.subscribe();
-        let p = new(&registry, "s");
-        registry.mark_ready(&p);
-        assert_eq!(registry.status(&id("s")).unwrap().state, StreamState::Live);
-        registry.on_packager_event(
-            &p,
-            PackagerEvent::Failed { error: MediaError::NoTracks { stream: id("s") }, salvaged: None },
-        );
-        let status = registry.status(&id("s")).unwrap();
-        assert!(matches!(status.state, StreamState::Failed { code: ErrorCode::UnsupportedMedia, .. }));
-        assert_eq!(registry.active_count(), 0);
-        let mut announced = 0;
-        while changes.try_recv().is_ok() {
-            announced += 1;
-        }
-        assert_eq!(announced, 4, "claim, the packager's exit (no thread in this test), ready, failed");
-    }
-
-    #[test]
-    fn a_failed_presentation_is_not_retired_while_its_packager_runs() {
-        let media = tempfile::tempdir().unwrap();
-        let registry = Registry::new(media.path().to_path_buf(), 10);
-        let Ok(Claim::New(p, lease)) = registry.claim(&id("f"), "video/webm", Source::Browser, "t".into()) else { panic!() };
-        std::fs::create_dir(&p.dir).unwrap();
-        registry.fail(&p, ErrorCode::Internal, "finalising took too long".into());
-        let trash = media.path().join("trash");
-        assert!(!registry.retire(&id("f"), &trash).unwrap(), "its packager may still write");
-        assert!(p.dir.exists() && registry.in_use(&id("f")));
-        assert!(matches!(registry.claim(&id("f"), "video/webm", Source::Browser, "t2".into()), Err(ClaimError::Finalising(_))));
-        drop(lease);
-        assert!(registry.retire(&id("f"), &trash).unwrap());
-        assert!(!p.dir.exists() && trash.exists());
-    }
-
-    #[test]
-    fn events_for_an_old_presentation_are_ignored() {
-        let registry = Registry::new(PathBuf::from("/tmp/x"), 10);
-        let old = new(&registry, "s");
-        registry.fail(&old, ErrorCode::Internal, "gone".into());
-        let new = new(&registry, "s");
-        registry.mark_ready(&old);
-        let status = registry.status(&id("s")).unwrap();
-        assert_eq!(status.presentation, new.id);
-        assert!(!status.manifest_ready);
-    }
-}
+mod tests;
