@@ -14,8 +14,9 @@
 //!   remembers only a window of them ([`LIVE_WINDOW`]; without one it keeps ~1.1 KB per segment per
 //!   track for the whole stream) and its deletions of older ones change nothing
 //!   (`media::ffi::dash_files`); the MPD has no timeline there, so its recording still lists every
-//!   segment. With a timeline (VP8, `--latency normal`) the final MPD lists only what the muxer
-//!   remembers, so those keep every segment in memory (`window_size=0`).
+//!   segment. With a timeline (VP8, `--latency normal`) the muxer has the same window and its final
+//!   MPD would list only that: the rest of the timeline is kept on disk and put back into the final
+//!   MPD ([`super::timeline_log`]).
 
 use std::time::Duration;
 
@@ -98,7 +99,7 @@ pub fn muxer_options(settings: &DashSettings, segment_type: SegmentType) -> Vec<
         // A new segment is listed only when it is finished; re-reading the MPD every second (not every
         // segment, libavformat's default) lets players find it up to a segment sooner.
         options.extend([
-            ("window_size", "0".to_string()),
+            ("window_size", window_segments(settings.segment_duration).to_string()),
             ("use_timeline", "1".to_string()),
             ("update_period", "1".to_string()),
         ]);
@@ -195,11 +196,11 @@ mod tests {
     }
 
     #[test]
-    fn normal_mode_keeps_a_timeline_and_every_segment() {
+    fn normal_mode_keeps_a_timeline_with_a_window() {
         let options = muxer_options(&settings(false), SegmentType::Mp4);
         assert_eq!(get(&options, "ldash"), None);
         assert_eq!(get(&options, "use_timeline"), Some("1"));
-        assert_eq!(get(&options, "window_size"), Some("0"));
+        assert_eq!(get(&options, "window_size"), Some("60"), "two minutes of 2 s segments");
         assert_eq!(get(&options, "seg_duration"), Some("2.000"));
         assert_eq!(get(&options, "update_period"), Some("1"));
     }

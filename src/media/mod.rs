@@ -22,6 +22,7 @@ pub mod leftovers;
 mod packager;
 pub mod recorder_format;
 pub mod recording;
+pub mod timeline_log;
 pub mod timestamps;
 
 use std::path::PathBuf;

@@ -12,6 +12,7 @@ use super::chunks::{ChunkSource, FeedReceiver, InputEnd};
 use super::copier::{Copier, capture_start};
 use super::dash_options::{self, SegmentType};
 use super::ffi::{self, ChunkInput};
+use super::timeline_log::TimelineLog;
 use super::{Connection, MANIFEST, MediaError, PackagerEvent, PackagerJob, StartInfo, Summary, TrackInfo, TrackKind, files};
 
 /// How many recorder bytes libavformat may read to learn the tracks when the header is not enough.
@@ -272,6 +273,16 @@ fn open_output(job: &PackagerJob, input: &ChunkInput) -> Result<(ffi::DashOutput
     }
 
     let mut output = ffi::dash_output(&job.dir.join(MANIFEST)).map_err(|e| output_error(job, e))?;
+    if !dash_options::is_low_latency(&job.settings, segment_type) {
+        // Its MPD has a timeline the muxer keeps only a window of: the log keeps the rest.
+        let mut log = TimelineLog::new(&job.dir);
+        let stream = stream();
+        output.on_manifest_written(Box::new(move |manifest| {
+            if let Err(e) = log.manifest_written(manifest) {
+                log::error!("stream {stream}: the recording's timeline: {e}");
+            }
+        }));
+    }
     let mut routes: Routes = vec![None; input.nb_streams() as usize];
     for (output_index, (input_index, _)) in infos.iter().enumerate() {
         let input_stream = input.stream(*input_index).expect("index from streams()");

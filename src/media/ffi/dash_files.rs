@@ -12,6 +12,9 @@
 //! - its deletions (`ffurl_delete` on that URL) find no protocol and change nothing; the warnings they
 //!   log are dropped by [`super::log_lines`].
 //!
+//! When the muxer closes its manifest, a hook set with [`DashOutput::on_manifest_written`] sees it
+//! before it takes its real name (the full timeline of a windowed manifest, `media::timeline_log`).
+//!
 //! A file still open when the muxer is freed without its trailer (a failed presentation) is closed but
 //! not renamed: the `.tmp` is left for `files::remove_unfinished`, exactly as before.
 
@@ -51,6 +54,13 @@ impl std::ops::DerefMut for DashOutput {
     }
 }
 
+impl DashOutput {
+    /// Has `hook` called with every manifest the muxer writes, at its `.tmp` path, before the rename.
+    pub fn on_manifest_written(&mut self, hook: ManifestHook) {
+        *self.files.on_manifest.lock().unwrap_or_else(|p| p.into_inner()) = Some(hook);
+    }
+}
+
 impl Drop for DashOutput {
     fn drop(&mut self) {
         // Whatever the muxer closes from here on was not finished by it: keep it a `.tmp`.
@@ -58,11 +68,15 @@ impl Drop for DashOutput {
     }
 }
 
+/// Called with the path of each manifest the muxer has finished writing, before it is renamed.
+pub type ManifestHook = Box<dyn FnMut(&Path) + Send>;
+
 /// The muxer's open files: each `AVIOContext` with the `.tmp` it writes and the name it becomes.
-#[derive(Default)]
 struct OpenFiles {
     open: Mutex<Vec<(usize, PathBuf, PathBuf)>>,
     abandoned: AtomicBool,
+    manifest: PathBuf,
+    on_manifest: Mutex<Option<ManifestHook>>,
 }
 
 /// Allocates a `dash` muxer whose manifest will be `manifest`. Nothing is created on disk until the
@@ -79,7 +93,12 @@ pub fn dash_output(manifest: &Path) -> Result<DashOutput, Error> {
     if result < 0 || context.is_null() {
         return Err(Error::from(result.min(-1)));
     }
-    let files = Box::<OpenFiles>::default();
+    let files = Box::new(OpenFiles {
+        open: Mutex::default(),
+        abandoned: AtomicBool::new(false),
+        manifest: manifest.to_path_buf(),
+        on_manifest: Mutex::new(None),
+    });
     // SAFETY: `context` is fresh and ours. `opaque` points at the boxed `OpenFiles`, which `DashOutput`
     // drops only after the context (field order); the dash muxer copies `opaque` and both callbacks to
     // the segment muxers it creates, which it frees before itself.
@@ -156,6 +175,14 @@ unsafe extern "C" fn close_file(s: *mut ffi::AVFormatContext, pb: *mut ffi::AVIO
     let Some((_, temp, path)) = entry else { return closed };
     if closed < 0 || files.abandoned.load(Ordering::Relaxed) {
         return closed;
+    }
+    if path == files.manifest {
+        // A panicking hook must not unwind into libavformat; the manifest is renamed as it is.
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            if let Some(hook) = files.on_manifest.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+                hook(&temp);
+            }
+        }));
     }
     match std::fs::rename(&temp, &path) {
         Ok(()) => 0,
