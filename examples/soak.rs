@@ -5,6 +5,7 @@
 //!     cargo run --release --example soak -- --publishers 20 --minutes 10
 //!   ... --example soak -- --publishers 1 --minutes 1 --speed 10      (one publisher flooding at 10×)
 //!   ... --example soak -- --publishers 500 --minutes 1 --whole       (scripts/bench-publishers 500)
+//!   ... --latency normal      (the server's latency mode: `normal` writes a SegmentTimeline)
 //!
 //! `scripts/soak` runs the first two, `scripts/bench-publishers` the last. Prints RSS over time, then
 //! RSS at start (after a warm-up) and at the end, RSS per stream and its growth per stream-hour of media,
@@ -29,6 +30,8 @@ struct Options {
     speed: f64,
     sample: Duration,
     whole: bool,
+    /// The server's `--latency` (`low` by default; `normal` measures the timeline path).
+    latency: String,
 }
 
 fn options() -> Options {
@@ -46,6 +49,7 @@ fn options() -> Options {
         speed: get("--speed", 1.0),
         sample: Duration::from_secs_f64(get("--sample-seconds", 10.0)),
         whole: args.iter().any(|a| a == "--whole"),
+        latency: args.iter().position(|a| a == "--latency").and_then(|i| args.get(i + 1)).cloned().unwrap_or("low".into()),
     }
 }
 
@@ -88,7 +92,7 @@ fn main() {
     let sent_seconds = data_seconds * send_bytes as f64 / data.len() as f64;
 
     let max_streams = options.publishers.max(1).to_string();
-    let server = Server::start(&["--max-streams", &max_streams, "--idle-timeout", "60"]);
+    let server = Server::start(&["--max-streams", &max_streams, "--idle-timeout", "60", "--latency", &options.latency]);
     let idle_rss = server.rss_bytes();
     println!(
         "soak: {} publishers × {:.0} s of media at {}× real time ({:.1} MB each), server pid {} idle RSS {:.1} MiB",
