@@ -3,13 +3,16 @@
 //! Client → server (publishers only): `start` (first) or `resume` (first, after a drop), then binary
 //! chunks, then `stop`; `thumbnail` at any time after `start`.
 //! Server → client: `accepted` and `received` (publishers), `manifest_ready`, `ended`, `error` (then a
-//! close frame).
+//! close frame). A viewer's `manifest_ready` also says where the stream comes from (`source`) and its
+//! tracks' codecs (`tracks`), as `/api/streams` does; a publisher's keeps the contract's two fields.
 
 use serde::{Deserialize, Serialize};
 
 use crate::error_code::ErrorCode;
 use crate::ingest::resume::ResumeToken;
+use crate::media::TrackInfo;
 use crate::stream_id::StreamId;
+use crate::streams::status::Source;
 
 /// A text message from a publisher.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -87,6 +90,12 @@ pub enum ServerMessage {
     ManifestReady {
         #[serde(rename = "manifestUrl")]
         manifest_url: String,
+        /// For viewers: where the publisher sends from (`browser`, `rtmp`, `http`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        source: Option<Source>,
+        /// For viewers: what is packaged, e.g. `[{"kind":"video","codec":"h264"},{"kind":"audio","codec":"aac"}]`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        tracks: Option<Vec<TrackInfo>>,
     },
     Ended {
         #[serde(rename = "durationSeconds")]
@@ -123,8 +132,14 @@ impl ServerMessage {
         }
     }
 
+    /// `manifest_ready` as the contract gives it to the publisher.
     pub fn manifest_ready(stream: &StreamId) -> ServerMessage {
-        ServerMessage::ManifestReady { manifest_url: manifest_url(stream) }
+        ServerMessage::ManifestReady { manifest_url: manifest_url(stream), source: None, tracks: None }
+    }
+
+    /// `manifest_ready` for a viewer, who also learns where the stream comes from and its codecs.
+    pub fn manifest_ready_described(stream: &StreamId, source: Source, tracks: &[TrackInfo]) -> ServerMessage {
+        ServerMessage::ManifestReady { manifest_url: manifest_url(stream), source: Some(source), tracks: Some(tracks.to_vec()) }
     }
 
     pub fn to_json(&self) -> String {

@@ -30,7 +30,11 @@ fn publish_live(latency: &str) {
     // Three quarters in, still sending: the stream must already be playable.
     let ready = publisher.expect("manifest_ready", WAIT);
     assert_eq!(ready, serde_json::json!({"type":"manifest_ready","manifestUrl":"/dash/cam1/manifest.mpd"}));
-    assert_eq!(viewer.expect("manifest_ready", WAIT), ready);
+    // The viewer is also told where the stream comes from and its codecs.
+    let mut described = ready.clone();
+    described["source"] = "browser".into();
+    described["tracks"] = serde_json::json!([{"kind":"video","codec":"h264"},{"kind":"audio","codec":"opus"}]);
+    assert_eq!(viewer.expect("manifest_ready", WAIT), described);
     let manifest = String::from_utf8(server.get_bytes("/dash/cam1/manifest.mpd")).unwrap();
     assert!(manifest.contains("type=\"dynamic\""), "{manifest}");
 

@@ -1,5 +1,6 @@
-//! HTTP ingest (`PUT`/`POST /ingest/{stream}`) with real clients: the `ffmpeg` CLI (`-method PUT`) and
-//! `curl -T`. Each becomes a live low-latency stream, then a static recording holding every packet
+//! HTTP ingest (`PUT`/`POST /ingest/{stream}`) with real clients: the `ffmpeg` CLI (`-method PUT`),
+//! `curl -T` and GStreamer's `curlhttpsink` (one chunked `POST`). Each becomes a live low-latency
+//! stream (viewers are told it comes over `http`), then a static recording holding every packet
 //! sent, timestamps from 0; refusals come as the contract's statuses and sentences; a client that
 //! vanishes mid-body leaves the stream waiting for the reconnect grace, like a browser.
 
@@ -61,9 +62,11 @@ fn answer(process: Process) -> (u16, serde_json::Value) {
     (status.parse().unwrap(), body)
 }
 
-/// Waits for the viewer's `manifest_ready` and checks the manifest is live with low-latency signalling.
+/// Waits for the viewer's `manifest_ready`, which says the stream comes over HTTP, and checks the
+/// manifest is live with low-latency signalling.
 fn expect_live_low_latency(server: &Server, viewer: &mut Client, stream: &str, started: Instant) {
-    viewer.expect("manifest_ready", WAIT);
+    let ready = viewer.expect("manifest_ready", WAIT);
+    assert_eq!(ready["source"], "http", "{ready}");
     println!("stream {stream}: live {:?} after the client started", started.elapsed());
     let mpd = server.get(&format!("/dash/{stream}/manifest.mpd")).into_string().unwrap();
     assert!(mpd.contains("type=\"dynamic\"") && mpd.contains("availabilityTimeOffset"), "{mpd}");
@@ -120,6 +123,33 @@ fn curl_upload_goes_live_and_is_answered_with_ended() {
     assert_eq!(body["type"], "ended");
     assert_eq!(viewer.expect("ended", WAIT), body, "the answer is the ended message");
     expect_complete_recording(&server, "curl", &fixture(TEN_SECONDS));
+}
+
+#[test]
+fn gstreamer_curlhttpsink_goes_live_then_is_a_complete_recording() {
+    let server = ll_server(&[]);
+    let mut viewer = Client::watch(&server, "gst");
+    let scratch = tempfile::tempdir().unwrap();
+    let sent = scratch.path().join("sent.mkv");
+    let location = format!("location={}", server.url("/ingest/gst"));
+    let copy = format!("location={}", sent.display());
+    // The README's command line, 6 s long, with a copy of what is sent kept to count its packets.
+    let pipeline = format!(
+        "videotestsrc is-live=true num-buffers=180 ! video/x-raw,width=640,height=360,framerate=30/1 ! \
+         x264enc tune=zerolatency key-int-max=60 ! h264parse ! matroskamux streamable=true name=mux ! tee name=t ! \
+         queue ! curlhttpsink {location} content-type=video/x-matroska use-content-length=false \
+         t. ! queue ! filesink {copy} \
+         audiotestsrc is-live=true num-buffers=300 samplesperbuffer=960 ! audio/x-raw,rate=48000 ! opusenc ! mux."
+    );
+    let started = Instant::now();
+    let mut args = vec!["-q"];
+    args.extend(pipeline.split_whitespace());
+    let client = Process::spawn("gst-launch-1.0", &args);
+    expect_live_low_latency(&server, &mut viewer, "gst", started);
+    assert_eq!(viewer.expect("ended", WAIT)["type"], "ended");
+    let (code, out, err) = client.wait(WAIT);
+    assert_eq!(code, Some(0), "gst-launch-1.0 failed: {out}{err}");
+    expect_complete_recording(&server, "gst", &sent);
 }
 
 /// `curl -T file` with `args`, returning (status, answer).

@@ -48,14 +48,16 @@ fn rtmp_h264_aac_goes_live_then_is_a_complete_recording() {
     let started = Instant::now();
     let client = encoder(&server.rtmp_url("obs"), 10, 30, Some(&sent));
 
-    viewer.expect("manifest_ready", WAIT);
+    let ready = viewer.expect("manifest_ready", WAIT);
     println!("stream obs: live {:?} after ffmpeg started", started.elapsed());
+    let codecs = serde_json::json!([{"kind":"video","codec":"h264"},{"kind":"audio","codec":"aac"}]);
+    assert_eq!((&ready["source"], &ready["tracks"]), (&"rtmp".into(), &codecs), "the viewer is told: {ready}");
     let mpd = server.get("/dash/obs/manifest.mpd").into_string().unwrap();
     assert!(mpd.contains("type=\"dynamic\"") && mpd.contains("availabilityTimeOffset"), "low-latency live: {mpd}");
     assert!(mpd.contains("codecs=\"mp4a.40.2\"") && mpd.contains("codecs=\"avc1."), "H.264 + AAC-LC: {mpd}");
     let live = wait_for_status(&server, "obs", "live", |s| s["state"] == "live");
     assert_eq!(live["source"], "rtmp", "{live}");
-    assert_eq!(live["tracks"], serde_json::json!([{"kind":"video","codec":"h264"},{"kind":"audio","codec":"aac"}]));
+    assert_eq!(live["tracks"], codecs);
 
     let ended = viewer.expect("ended", WAIT);
     let (code, _, err) = client.wait(WAIT);

@@ -1,6 +1,7 @@
 //! What a publisher or viewer is owed: [`EventCursor`] compares a stream's current status with what
 //! this client was already told and yields the messages still due, in contract order
-//! (`manifest_ready` once per presentation, then `ended` or `error`).
+//! (`manifest_ready` once per presentation, then `ended` or `error`). A viewer's `manifest_ready` says
+//! the stream's source and codecs.
 
 use crate::protocol::ServerMessage;
 use crate::stream_id::StreamId;
@@ -40,7 +41,12 @@ impl EventCursor {
         let mut due = Vec::new();
         if status.manifest_ready && !self.sent_ready {
             self.sent_ready = true;
-            due.push(ServerMessage::manifest_ready(stream));
+            // A viewer is told what it is about to watch; the publisher knows what it sends.
+            due.push(if self.pinned {
+                ServerMessage::manifest_ready(stream)
+            } else {
+                ServerMessage::manifest_ready_described(stream, status.source, &status.tracks)
+            });
         }
         if !self.sent_end {
             match &status.state {
@@ -68,6 +74,8 @@ impl EventCursor {
 mod tests {
     use super::*;
     use crate::error_code::ErrorCode;
+    use crate::media::{TrackInfo, TrackKind};
+    use crate::streams::status::Source;
 
     fn status(presentation: u64, state: StreamState, ready: bool) -> StreamStatus {
         StreamStatus::for_test(presentation, state, ready)
@@ -117,5 +125,28 @@ mod tests {
         let next = status(2, StreamState::Live, true);
         assert_eq!(types(&viewer.due(&id, &next)), ["manifest_ready"]);
         assert!(publisher.due(&id, &next).is_empty());
+    }
+
+    #[test]
+    fn a_viewer_is_told_the_source_and_codecs_a_publisher_only_the_manifest() {
+        let id = StreamId::parse("s").unwrap();
+        let mut live = status(1, StreamState::Live, true);
+        live.source = Source::Rtmp;
+        live.tracks = vec![
+            TrackInfo { kind: TrackKind::Video, codec: "h264".into() },
+            TrackInfo { kind: TrackKind::Audio, codec: "aac".into() },
+        ];
+        let json = |messages: Vec<ServerMessage>| serde_json::from_str::<serde_json::Value>(&messages[0].to_json()).unwrap();
+        assert_eq!(
+            json(EventCursor::viewer().due(&id, &live)),
+            serde_json::json!({
+                "type": "manifest_ready", "manifestUrl": "/dash/s/manifest.mpd", "source": "rtmp",
+                "tracks": [{"kind": "video", "codec": "h264"}, {"kind": "audio", "codec": "aac"}],
+            })
+        );
+        assert_eq!(
+            json(EventCursor::publisher(1).due(&id, &live)),
+            serde_json::json!({"type": "manifest_ready", "manifestUrl": "/dash/s/manifest.mpd"})
+        );
     }
 }
