@@ -29,8 +29,9 @@ const LOW_LATENCY_CATCH_UP_AFTER_MS = 3000;
 /**
  * The least delay low latency aims at behind the MPD's timeline (dash.js's live edge): a segment may
  * be asked for 0.2 s after its start (availabilityTimeOffset), which leaves 0.5 s to fetch its first
- * fragment; at 0.4 s the player stalled at every segment boundary on a busy machine, at 0.5 s every few
- * seconds. dash.js takes the MPD's ServiceDescription target as
+ * fragment, whose keyframe may itself still be crossing a slow uplink. Through 600 kbit/s on a busy
+ * machine the player stalled at every segment boundary at 0.4 s, every few seconds at 0.5–0.6 s, and
+ * about once a minute at 0.7 s. dash.js takes the MPD's ServiceDescription target as
  * glass-to-glass and subtracts how late the MPD's clock starts after the capture (availabilityStartTime
  * minus the ProducerReferenceTime's wall clock: the first frames' upload). On a slow uplink that is
  * more than the target (a 2.5 Mbit/s keyframe takes a second through 600 kbit/s) and dash.js then
@@ -39,9 +40,13 @@ const LOW_LATENCY_CATCH_UP_AFTER_MS = 3000;
  */
 const LOW_LATENCY_MIN_DELAY = 0.7;
 
+/** When catching up from the start delay, a gap to the target larger than this is jumped, not played fast. */
+const CATCH_UP_JUMP_SECONDS = 0.5;
+
 /** Seconds behind the target delay after which the player seeks back to live instead of catching up at
- *  +20 % speed (5 s behind would take 25 s): after an outage or a publisher's change of bitrate. */
-const MAX_DRIFT_SECONDS = 2;
+ *  +20 % speed (5 s behind would take 25 s): after an outage or a publisher's change of bitrate, whose
+ *  gap left the player 1–2 s behind for 8 s at 2 s. */
+const MAX_DRIFT_SECONDS = 1;
 
 /** What the manifest says about how to play it: chunked low latency, or whole segments of what length. */
 async function inspectManifest(url) {
@@ -146,9 +151,9 @@ async function startDash(video, absoluteManifest, onEvent) {
   }
   if (lowLatencyStart) {
     // Back to the MPD's target once playback is under way, as glass-to-glass: minus how late the MPD's
-    // clock starts, but never below LOW_LATENCY_MIN_DELAY (see there); dash.js recomputes its live delay
-    // on this. The MPD is read again: its ProducerReferenceTime appears only once the first segment is
-    // written. Without a target or that time to go by, dash.js decides (NaN).
+    // clock starts, but never below LOW_LATENCY_MIN_DELAY (see there); dash.js
+    // recomputes its live delay on this. The MPD is read again: its ProducerReferenceTime appears only
+    // once the first segment is written. Without a target or that time to go by, dash.js decides (NaN).
     const catchUp = () => {
       player.off(dashjs.MediaPlayer.events.PLAYBACK_PLAYING, catchUp);
       setTimeout(async () => {
@@ -156,6 +161,9 @@ async function startDash(video, absoluteManifest, onEvent) {
         const delay = Number.isFinite(targetSeconds) && Number.isFinite(clockLateSeconds)
           ? Math.max(targetSeconds - Math.max(clockLateSeconds, 0), LOW_LATENCY_MIN_DELAY) : NaN;
         player.updateSettings({ streaming: { delay: { liveDelay: delay } } });
+        // From the start delay to the target at +20 % speed would take (2 - 0.7) / 0.2 = 6.5 s; what
+        // lies between is already buffered, so a jump forward is at once and needs no download.
+        if (player.getCurrentLiveLatency() - player.getTargetLiveDelay() > CATCH_UP_JUMP_SECONDS) player.seekToOriginalLive();
       }, LOW_LATENCY_CATCH_UP_AFTER_MS);
     };
     player.on(dashjs.MediaPlayer.events.PLAYBACK_PLAYING, catchUp);
