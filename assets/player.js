@@ -40,13 +40,11 @@ const LOW_LATENCY_CATCH_UP_AFTER_MS = 3000;
  */
 const LOW_LATENCY_MIN_DELAY = 0.7;
 
-/** When catching up from the start delay, a gap to the target larger than this is jumped, not played fast. */
-const CATCH_UP_JUMP_SECONDS = 0.5;
-
 /** Seconds behind the target delay after which the player seeks back to live instead of catching up at
  *  +20 % speed (5 s behind would take 25 s): after an outage or a publisher's change of bitrate, whose
- *  gap left the player 1–2 s behind for 8 s at 2 s. */
-const MAX_DRIFT_SECONDS = 1;
+ *  gap left the player 1.2–1.7 s behind for 8 s at 2 s. A seek stalls for a moment (from the keyframe
+ *  before), so not at the start delay's 2 - LOW_LATENCY_MIN_DELAY = 1.3 s, which +20 % closes in time. */
+const MAX_DRIFT_SECONDS = 1.5;
 
 /** What the manifest says about how to play it: chunked low latency, or whole segments of what length. */
 async function inspectManifest(url) {
@@ -161,9 +159,6 @@ async function startDash(video, absoluteManifest, onEvent) {
         const delay = Number.isFinite(targetSeconds) && Number.isFinite(clockLateSeconds)
           ? Math.max(targetSeconds - Math.max(clockLateSeconds, 0), LOW_LATENCY_MIN_DELAY) : NaN;
         player.updateSettings({ streaming: { delay: { liveDelay: delay } } });
-        // From the start delay to the target at +20 % speed would take (2 - 0.7) / 0.2 = 6.5 s; what
-        // lies between is already buffered, so a jump forward is at once and needs no download.
-        if (player.getCurrentLiveLatency() - player.getTargetLiveDelay() > CATCH_UP_JUMP_SECONDS) player.seekToOriginalLive();
       }, LOW_LATENCY_CATCH_UP_AFTER_MS);
     };
     player.on(dashjs.MediaPlayer.events.PLAYBACK_PLAYING, catchUp);
