@@ -26,9 +26,25 @@ const LOW_LATENCY_START_BUFFER = 1;
 /** How long low latency plays at its start delay before catching up: the page's busiest seconds. */
 const LOW_LATENCY_CATCH_UP_AFTER_MS = 3000;
 
+/**
+ * The least delay low latency aims at behind the MPD's timeline (dash.js's live edge): a segment may
+ * be asked for 0.2 s after its start (availabilityTimeOffset), which leaves 0.5 s to fetch its first
+ * fragment, whose keyframe may itself still be crossing a slow uplink. Through 600 kbit/s on a busy
+ * machine the player stalled at every segment boundary at 0.4 s, every few seconds at 0.5–0.6 s, and
+ * about once a minute at 0.7 s. dash.js takes the MPD's ServiceDescription target as
+ * glass-to-glass and subtracts how late the MPD's clock starts after the capture (availabilityStartTime
+ * minus the ProducerReferenceTime's wall clock: the first frames' upload). On a slow uplink that is
+ * more than the target (a 2.5 Mbit/s keyframe takes a second through 600 kbit/s) and dash.js then
+ * drops the ServiceDescription for four segments behind (8 s), and just under it leaves a delay too
+ * small to play; so the page computes the delay itself and keeps at least this.
+ */
+const LOW_LATENCY_MIN_DELAY = 0.7;
+
 /** Seconds behind the target delay after which the player seeks back to live instead of catching up at
- *  +20 % speed (5 s behind would take 25 s): after an outage or a publisher's change of bitrate. */
-const MAX_DRIFT_SECONDS = 2;
+ *  +20 % speed (5 s behind would take 25 s): after an outage or a publisher's change of bitrate, whose
+ *  gap left the player 1.2–1.7 s behind for 8 s at 2 s. A seek stalls for a moment (from the keyframe
+ *  before), so not at the start delay's 2 - LOW_LATENCY_MIN_DELAY = 1.3 s, which +20 % closes in time. */
+const MAX_DRIFT_SECONDS = 1.5;
 
 /** What the manifest says about how to play it: chunked low latency, or whole segments of what length. */
 async function inspectManifest(url) {
@@ -39,10 +55,24 @@ async function inspectManifest(url) {
     const match = /PT([\d.]+)S/.exec(mpd.getAttribute('maxSegmentDuration') || '');
     const latency = mpd.getElementsByTagName('Latency')[0];
     const targetSeconds = latency ? Number(latency.getAttribute('target')) / 1000 : NaN;
-    return { live: mpd.getAttribute('type') === 'dynamic', lowLatency, segmentSeconds: match ? Number(match[1]) : NaN, targetSeconds };
+    return {
+      live: mpd.getAttribute('type') === 'dynamic', lowLatency, segmentSeconds: match ? Number(match[1]) : NaN, targetSeconds,
+      clockLateSeconds: clockLate(mpd),
+    };
   } catch {
-    return { live: true, lowLatency: true, segmentSeconds: NaN, targetSeconds: NaN };
+    return { live: true, lowLatency: true, segmentSeconds: NaN, targetSeconds: NaN, clockLateSeconds: NaN };
   }
+}
+
+/** How many seconds after the capture of presentation time 0 the MPD's clock starts
+ *  (availabilityStartTime minus the first ProducerReferenceTime's wall clock); NaN if it doesn't say. */
+function clockLate(mpd) {
+  const reference = mpd.getElementsByTagName('ProducerReferenceTime')[0];
+  const template = reference && reference.parentElement.getElementsByTagName('SegmentTemplate')[0];
+  if (!template) return NaN;
+  const captured = Date.parse(reference.getAttribute('wallClockTime'))
+    - (Number(reference.getAttribute('presentationTime') || 0) / Number(template.getAttribute('timescale') || 1)) * 1000;
+  return (Date.parse(mpd.getAttribute('availabilityStartTime')) - captured) / 1000;
 }
 
 /** `dash`, `hls` (hls.js) or `native` (the browser's own HLS): `?player=` decides, else what the browser can do. */
@@ -118,10 +148,18 @@ async function startDash(video, absoluteManifest, onEvent) {
     }
   }
   if (lowLatencyStart) {
-    // Back to the MPD's target once playback is under way; dash.js recomputes its live delay on this.
+    // Back to the MPD's target once playback is under way, as glass-to-glass: minus how late the MPD's
+    // clock starts, but never below LOW_LATENCY_MIN_DELAY (see there); dash.js
+    // recomputes its live delay on this. The MPD is read again: its ProducerReferenceTime appears only
+    // once the first segment is written. Without a target or that time to go by, dash.js decides (NaN).
     const catchUp = () => {
       player.off(dashjs.MediaPlayer.events.PLAYBACK_PLAYING, catchUp);
-      setTimeout(() => player.updateSettings({ streaming: { delay: { liveDelay: NaN } } }), LOW_LATENCY_CATCH_UP_AFTER_MS);
+      setTimeout(async () => {
+        const { targetSeconds, clockLateSeconds } = await inspectManifest(absoluteManifest.href);
+        const delay = Number.isFinite(targetSeconds) && Number.isFinite(clockLateSeconds)
+          ? Math.max(targetSeconds - Math.max(clockLateSeconds, 0), LOW_LATENCY_MIN_DELAY) : NaN;
+        player.updateSettings({ streaming: { delay: { liveDelay: delay } } });
+      }, LOW_LATENCY_CATCH_UP_AFTER_MS);
     };
     player.on(dashjs.MediaPlayer.events.PLAYBACK_PLAYING, catchUp);
   }

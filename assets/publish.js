@@ -30,7 +30,7 @@ const FORMATS = [
 const stats = (window.livedash = {
   clickedAt: null, recorderStartedAt: null, firstFrameAt: null, stalls: 0, state: 'idle', lastError: null,
   player: null, stream: null, videoSource: 'camera', thumbnailsSent: 0, lastThumbnailBytes: 0, liveSince: null, viewers: null, recorderStarts: 0,
-  resumes: 0, fallbacks: 0, videoBitsPerSecond: 2_500_000,
+  resumes: 0, fallbacks: 0, videoBitsPerSecond: null, bitrateLowered: 0,
   /** Glass-to-glass latency in seconds: time since recording started minus the playback position. */
   latency() {
     if (this.recorderStartedAt === null || playback.currentTime === 0) return null;
@@ -365,6 +365,7 @@ async function start() {
     },
     onBitrate({ videoBitsPerSecond, lowered }) {
       stats.videoBitsPerSecond = videoBitsPerSecond;
+      if (lowered) stats.bitrateLowered += 1;
       setStatus(lowered ? `Your upload can't keep up: recording at ${Math.round(videoBitsPerSecond / 1000)} kbit/s now so `
         + 'viewers stay close to live.' : `Your upload has room again: recording at ${Math.round(videoBitsPerSecond / 1000)} kbit/s.`, lowered);
     },
@@ -375,6 +376,7 @@ async function start() {
         + 'not sent yet, so viewers see you later and later. Use a faster connection or a lower resolution.' : '';
     },
   });
+  stats.videoBitsPerSecond = uplink.videoBitsPerSecond();
   updateControls();
 }
 

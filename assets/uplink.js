@@ -40,10 +40,12 @@
 // An uplink that adapts: bytes wait in this module, not in the socket (at most SOCKET_BUFFER_BYTES are
 // handed to it), so what the link can't carry can still be dropped. When more than BEHIND_SECONDS of
 // recording is not at the server for two checks running, the recording is replaced by a new one at the
-// highest lower bitrate of the ladder that fits in LINK_SHARE of what the server acknowledged per second (the old socket closes; its unsent tail is dropped, so latency comes
-// back at once; the server continues the presentation with the new recording). After RAISE_AFTER_MS
-// without a backlog it tries the next higher bitrate; a bitrate that fell behind right after a raise is
-// not tried again for BLOCK_MS.
+// highest lower bitrate of the ladder that fits in LINK_SHARE of what the server acknowledged per second
+// (the old socket closes; its unsent tail is dropped, so latency comes back at once; the server continues
+// the presentation with the new recording). The first recording starts one step below the top
+// (INITIAL_LEVEL). After RAISE_AFTER_MS without a backlog it tries the next higher bitrate, unless that
+// is more than the link carried when it last fell behind (for BLOCK_MS); a bitrate that fell behind
+// right after a raise is not tried again for BLOCK_MS.
 
 import { socketUrl } from './player.js';
 
@@ -69,9 +71,17 @@ const BEHIND_SECONDS = 0.75;
 /** The video bitrates tried, as fractions of the page's own (2.5 Mbit/s → 1 M, 400 k, 200 k). */
 const LADDER = [1, 0.4, 0.16, 0.08];
 
-/** The share of the link's measured capacity a lowered recording may use: room for keyframes, which
- *  are several times the average frame and would otherwise make every segment arrive late. */
-const LINK_SHARE = 0.6;
+/** The step the first recording starts at (1 Mbit/s). The presentation's clock (the MPD's
+ *  availabilityStartTime) starts when the first frame reaches the server, and however fast the link
+ *  turns out to be, every viewer stays that much further behind for the whole presentation: at 2.5
+ *  Mbit/s the first keyframe alone took over a second through a 600 kbit/s uplink (glass-to-glass
+ *  never under 2 s); at 1 Mbit/s it is about a third of that. A fast link is raised after RAISE_AFTER_MS. */
+const INITIAL_LEVEL = 1;
+
+/** The share of the link's measured capacity a recording's bitrate setting may use: room for
+ *  keyframes, which are several times the average frame and would otherwise make every segment arrive
+ *  late (recorders mostly write below their setting, which leaves more). */
+const LINK_SHARE = 0.8;
 
 /** How long the backlog kept over an outage may take to drain after a resume before it counts. */
 const DRAIN_MS = 5000;
@@ -122,9 +132,12 @@ export function startUplink(options) {
   // Recent production, to say how many seconds of recording the backlog is: [time, produced total].
   let rateSample = { at: performance.now(), bytes: 0, rate: 0 };
   // What the link carried recently (bytes the server acknowledged per second): its capacity, when behind.
-  let ackSample = { at: performance.now(), bytes: 0, rate: 0 };
+  let ackSample = { at: performance.now(), bytes: 0, rate: 0, last: 0 };
   // Adaptation: the ladder's step, consecutive checks behind, since when calm, blocked steps.
-  let level = 0;
+  let level = INITIAL_LEVEL;
+  // What the link carried (bytes per second) when it last fell behind, and when: a step above that is
+  // not tried again until the measurement is older than BLOCK_MS (the link may have got faster).
+  let capacity = null;
   let behindChecks = 0;
   let calmSince = null;
   let raisedAt = null;
@@ -301,25 +314,32 @@ export function startUplink(options) {
     if (draining) return;
     behindChecks = backlogSeconds > BEHIND_SECONDS ? behindChecks + 1 : 0;
     if (behindChecks >= 2 && level < LADDER.length - 1) {
-      changeBitrate(stepFitting(ackSample.rate));
+      // Behind for a second: the link was full, so what it carried is its capacity (the average
+      // lags behind a link that just got slower; the last half second alone may have been a pause).
+      capacity = { rate: Math.max(ackSample.rate, ackSample.last), at: now };
+      changeBitrate(stepFitting(capacity.rate));
       return;
     }
     if (backlogSeconds > CALM_SECONDS) calmSince = null;
     else calmSince ??= now;
-    const blocked = (blockedUntil.get(level - 1) || 0) > now;
+    const tooBig = capacity !== null && now - capacity.at < BLOCK_MS && setting(level - 1) > LINK_SHARE * capacity.rate;
+    const blocked = tooBig || (blockedUntil.get(level - 1) || 0) > now;
     if (level > 0 && calmSince !== null && now - calmSince > RAISE_AFTER_MS && !blocked) changeBitrate(level - 1);
   }
 
   /** The highest lower step whose recording should fit in LINK_SHARE of what the link carried
    *  (`capacity`, bytes per second); the lowest step if none does. The recorder writes at most its
    *  setting, and no more than it writes now. */
-  function stepFitting(capacity) {
-    const audio = (audioBitsPerSecond || 0) / 8;
+  function stepFitting(carried) {
     for (let step = level + 1; step < LADDER.length; step += 1) {
-      const setting = ((videoBitsPerSecond || 2_500_000) * LADDER[step]) / 8 + audio;
-      if (Math.min(setting, rateSample.rate) <= LINK_SHARE * capacity) return step;
+      if (Math.min(setting(step), rateSample.rate) <= LINK_SHARE * carried) return step;
     }
     return LADDER.length - 1;
+  }
+
+  /** Bytes per second the recorder may write at the ladder's `step` (video and audio settings). */
+  function setting(step) {
+    return ((videoBitsPerSecond || 2_500_000) * LADDER[step] + (audioBitsPerSecond || 0)) / 8;
   }
 
   function startRecording() {
@@ -401,9 +421,9 @@ export function startUplink(options) {
     const acked = acknowledged - ackSample.bytes;
     if (acked >= 0 && now > ackSample.at) {
       const rate = (acked / (now - ackSample.at)) * 1000;
-      ackSample = { at: now, bytes: acknowledged, rate: ackSample.rate ? 0.5 * ackSample.rate + 0.5 * rate : rate };
+      ackSample = { at: now, bytes: acknowledged, rate: ackSample.rate ? 0.5 * ackSample.rate + 0.5 * rate : rate, last: rate };
     } else {
-      ackSample = { at: now, bytes: acknowledged, rate: ackSample.rate };
+      ackSample = { at: now, bytes: acknowledged, rate: ackSample.rate, last: ackSample.last };
     }
     const perSecond = Math.max(rateSample.rate, ((bitrate() + (audioBitsPerSecond || 0)) / 8) * 0.05);
     const seconds = bytes / perSecond;

@@ -1,16 +1,25 @@
 // Uplink benchmark: the publisher page reaches livedash through a shaping proxy (default 600 kbit/s up,
 // 100 ms each way; the kernel has no netem) with the page's default recorder bitrate above that. Every
 // 2 s it prints glass-to-glass (measured in the page, as bench-latency.mjs does), the recorder's video
-// bitrate, bytes not yet acknowledged, and stalls of the page's own player; at the end, when latency
-// got back under 2 s for good and how many stalls came after that.
+// bitrate, bytes not yet acknowledged, the player's buffer and speed, and stalls of the page's own
+// player; at the end, when latency got back under 2 s for good and how many stalls came after that.
 //
-// Usage: node tests/browser/bench-uplink.mjs [--seconds 60] [--kbit 600] [--delay-ms 100] [-- livedash flags]
+// The camera: Chromium's own fake camera (`--camera fake`) is a flat drawing that records only ~410
+// kbit/s at the page's 2.5 Mbit/s, so a 600 kbit/s link would not be a bottleneck for it. By default
+// (`--camera noisy`) the browser's camera is lib/noisy-camera.mjs's file (under target/bench-uplink/):
+// colour bars with a webcam sensor's grain, which costs what a real webcam costs to encode.
+//
+// Usage: node tests/browser/bench-uplink.mjs [--seconds 60] [--kbit 600] [--delay-ms 100]
+//          [--camera noisy|fake] [-- livedash flags]
 import { execFileSync } from 'node:child_process';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { launchBrowser, CHROMIUM_PATH } from './lib/chromium.mjs';
 import { startServer, LIVEDASH_BIN } from './lib/server.mjs';
 import { startProxy } from './lib/proxy.mjs';
 import { waitInPage } from './lib/pages.mjs';
+import { noisyCameraFile } from './lib/noisy-camera.mjs';
 
 const argv = process.argv.slice(2);
 const split = argv.indexOf('--');
@@ -23,16 +32,22 @@ const option = (name, fallback) => {
 const seconds = Number(option('--seconds', 60));
 const kbit = Number(option('--kbit', 600));
 const delayMs = Number(option('--delay-ms', 100));
+const camera = option('--camera', 'noisy');
 /** The goal: glass-to-glass under this, within 10 s, and kept there. */
 const GOAL_SECONDS = 2;
 
+if (!['noisy', 'fake'].includes(camera)) throw new Error(`--camera is noisy or fake, not ${camera}`);
+const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
+
 const chromium = execFileSync(CHROMIUM_PATH, ['--version']).toString().trim();
-console.log(`livedash uplink benchmark: ${kbit} kbit/s up, ${delayMs} ms each way, ${seconds} s; ${LIVEDASH_BIN} ${serverFlags.join(' ')}`);
-console.log(`machine: ${cpus().length} × ${cpus()[0].model}, ${chromium}\n`);
+console.log(`livedash uplink benchmark: ${kbit} kbit/s up, ${delayMs} ms each way, ${seconds} s, ${camera} camera; `
+  + `${LIVEDASH_BIN} ${serverFlags.join(' ')}`);
+console.log(`machine: ${cpus().length} × ${cpus()[0].model}, ${chromium}; load average ${load()}\n`);
 
 const server = await startServer(serverFlags);
 const proxy = await startProxy(server.url, { uploadKbitPerSecond: kbit, delayMs });
-const browser = await launchBrowser();
+const browser = await launchBrowser(camera === 'noisy'
+  ? { fakeVideoFile: noisyCameraFile(join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'target', 'bench-uplink')) } : {});
 try {
   const page = await browser.newPage();
   // Counts what the recorders produce, for the bitrate actually recorded.
@@ -59,7 +74,7 @@ try {
   });
   await waitInPage(page, () => window.livedash.firstFrameAt !== null, null, { what: 'the first played frame', timeoutMs: 60_000 });
   const clicked = await page.evaluate(() => window.livedash.clickedAt);
-  console.log('   t (s)   glass-to-glass (s)   recorder setting kbit/s   recorded kbit/s   not at server KB   stalls');
+  console.log('   t (s)   glass-to-glass (s)   recorder setting kbit/s   recorded kbit/s   not at server KB   buffer (s)   speed   player latency (s)   stalls');
   let lastBytes = 0;
   let lastT = 0;
   const rows = [];
@@ -73,13 +88,21 @@ try {
       recorded: window.recordedBytes,
       unacked: (window.livedash.uploadBacklog || 0) / 1024,
       stalls: window.benchStalls.map((at) => (at - clickedAt) / 1000),
+      buffer: (() => {
+        const video = document.getElementById('playback');
+        const { buffered } = video;
+        return buffered.length ? buffered.end(buffered.length - 1) - video.currentTime : 0;
+      })(),
+      speed: document.getElementById('playback').playbackRate,
+      // What the player itself believes (dash.js: from the MPD's clock), which steers its catch-up.
+      playerLatency: window.livedash.player?.getCurrentLiveLatency?.() ?? NaN,
     }), clicked);
     rows.push(row);
     const recordedKbit = ((row.recorded - lastBytes) * 8) / 1000 / (row.t - lastT);
     [lastBytes, lastT] = [row.recorded, row.t];
     console.log(`${row.t.toFixed(1).padStart(8)}   ${(row.latency ?? NaN).toFixed(2).padStart(18)}   `
       + `${row.kbit.toFixed(0).padStart(23)}   ${recordedKbit.toFixed(0).padStart(15)}   ${row.unacked.toFixed(0).padStart(16)}   `
-      + `${String(row.stalls.length).padStart(6)}`);
+      + `${row.buffer.toFixed(2).padStart(10)}   ${row.speed.toFixed(2).padStart(5)}   ${row.playerLatency.toFixed(2).padStart(18)}   ${String(row.stalls.length).padStart(6)}`);
   }
   // From when on latency stayed under the goal, and the stalls after that.
   let since = null;
@@ -90,7 +113,9 @@ try {
   const stalls = rows.at(-1).stalls;
   const stallsAfter = since === null ? stalls.length : stalls.filter((at) => at > since).length;
   console.log(`\nunder ${GOAL_SECONDS} s for good from t = ${since === null ? 'never' : `${since.toFixed(1)} s`}; `
-    + `stalls ${stalls.length} in all, ${stallsAfter} after that; last glass-to-glass ${rows.at(-1).latency?.toFixed(2)} s`);
+    + `stalls ${stalls.length} in all, ${stallsAfter} after that; last glass-to-glass ${rows.at(-1).latency?.toFixed(2)} s; `
+    + `load average ${load()}`);
+  console.log(`stalls at t = ${stalls.map((at) => at.toFixed(1)).join(', ') || '-'} s`);
   await page.click('#stop');
 } finally {
   await browser.close();

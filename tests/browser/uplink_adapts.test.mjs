@@ -1,9 +1,15 @@
 // An uplink that adapts, in a real browser: through a proxy whose upload is slower than what the
 // recorder writes, the publisher page says it can't keep up, lowers the bitrate (a new recording in the
-// same presentation), and the backlog it holds stops growing. Figures come from scripts/bench-uplink.
+// same presentation), and the backlog it holds stops growing; and its player aims close to live even
+// though the slow link made the presentation's clock start late. Figures come from scripts/bench-uplink.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { browserAndServer as setUp } from './lib/server.mjs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { browserAndServer as setUp, startServer } from './lib/server.mjs';
+import { launchBrowser } from './lib/chromium.mjs';
+import { noisyCameraFile } from './lib/noisy-camera.mjs';
 import { startProxy } from './lib/proxy.mjs';
 import { waitInPage } from './lib/pages.mjs';
 
@@ -18,11 +24,60 @@ test('a publisher on a slow uplink lowers its bitrate and stays live', async (t)
   await page.waitForSelector('#start:not([disabled])', { timeout: 30_000 });
   await page.fill('#stream', 'slow-uplink');
   await page.click('#start');
-  await waitInPage(page, () => window.livedash.videoBitsPerSecond < 2_500_000, null,
+  // The first recording starts at 1 Mbit/s (uplink.js INITIAL_LEVEL).
+  assert.equal(await page.evaluate(() => window.livedash.videoBitsPerSecond), 1_000_000);
+  await waitInPage(page, () => window.livedash.bitrateLowered > 0, null,
     { what: 'the page lowers its bitrate', timeoutMs: 60_000 });
   await waitInPage(page, () => window.livedash.state === 'live', null, { what: 'live at the lower bitrate', timeoutMs: 60_000 });
   const bitrate = await page.evaluate(() => window.livedash.videoBitsPerSecond);
-  assert.ok(bitrate <= 1_000_000, `${bitrate}`);
+  assert.ok(bitrate < 1_000_000, `${bitrate}`);
   await page.click('#stop');
   await waitInPage(page, () => window.livedash.state === 'ended', null, { what: 'ended', timeoutMs: 60_000 });
+});
+
+test('a slow uplink that makes the clock start late does not send viewers segments behind live', async (t) => {
+  // A webcam-like camera (lib/noisy-camera.mjs): its first keyframe at the page's first bitrate (about
+  // 30 KB) takes most of a second through 300 kbit/s, so the MPD's clock (availabilityStartTime) starts
+  // later after the capture (ProducerReferenceTime) than its 0.6 s latency target. A viewer whose dash.js
+  // reads that ProducerReferenceTime (in the MPD from the first finished segment on) then drops the target
+  // and plays four segments (8 s) behind; the page aims at the target minus that, floored, instead.
+  const dir = mkdtempSync(join(tmpdir(), 'livedash-noisy-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const browser = await launchBrowser({ fakeVideoFile: noisyCameraFile(dir, 1) });
+  const server = await startServer();
+  t.after(async () => {
+    await browser.close();
+    await server.stop();
+  });
+  const proxy = await startProxy(server.url, { uploadKbitPerSecond: 300, delayMs: 50 });
+  t.after(() => proxy.close());
+  const publisher = await browser.newPage();
+  await publisher.goto(`${proxy.url}/`);
+  await publisher.waitForSelector('#start:not([disabled])', { timeout: 30_000 });
+  await publisher.fill('#stream', 'late-clock');
+  await publisher.click('#start');
+  const manifest = async () => {
+    const response = await fetch(`${server.url}/dash/late-clock/manifest.mpd`);
+    return response.ok ? response.text() : '';
+  };
+  for (let i = 0; i < 600 && !(await manifest()).includes('<ProducerReferenceTime'); i += 1) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const text = await manifest();
+  assert.match(text, /<ProducerReferenceTime/, 'the MPD names the capture time');
+  const clockLate = (Date.parse(/availabilityStartTime="([^"]+)"/.exec(text)[1])
+    - Date.parse(/wallClockTime="([^"]+)"/.exec(text)[1])) / 1000;
+  const latencyTarget = Number(/<Latency target="(\d+)"/.exec(text)[1]) / 1000;
+  // What makes this case: the clock started later than the whole latency target.
+  assert.ok(clockLate > latencyTarget, `the MPD's clock started ${clockLate} s after the capture`);
+
+  const viewer = await browser.newPage();
+  await viewer.goto(`${server.url}/watch/late-clock`);
+  // The player starts 2 s behind, then takes its own target (player.js LOW_LATENCY_CATCH_UP_AFTER_MS).
+  await waitInPage(viewer, () => {
+    const { player } = window.livedash;
+    return player && player.getSettings().streaming.delay.liveDelay !== 2 && player.getTargetLiveDelay() !== 2;
+  }, null, { what: 'the player to take its low-latency target', timeoutMs: 90_000 });
+  const target = await viewer.evaluate(() => window.livedash.player.getTargetLiveDelay());
+  assert.ok(target > 0 && target <= 1, `the player aims ${target} s behind the MPD's clock (it started ${clockLate} s late)`);
 });
