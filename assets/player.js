@@ -40,6 +40,15 @@ const LOW_LATENCY_CATCH_UP_AFTER_MS = 3000;
  */
 const LOW_LATENCY_MIN_DELAY = 0.7;
 
+/**
+ * A clock that starts this little late (the target minus its lateness is at least this) is a fast
+ * uplink's: its segments arrive as promptly as its first frames did, and dash.js's own choice (NaN:
+ * the ServiceDescription's target, minus that lateness) played at 0.84 s glass-to-glass without a
+ * stall. Aiming at that figure ourselves stalled. Below this the first keyframe crawled up a slow
+ * link, and the next ones will too: LOW_LATENCY_MIN_DELAY.
+ */
+const FAST_UPLINK_MIN_DELAY = 0.25;
+
 /** Seconds behind the target delay after which the player seeks back to live instead of catching up at
  *  +20 % speed (5 s behind would take 25 s): after an outage or a publisher's change of bitrate, whose
  *  gap left the player 1.2–1.7 s behind for 8 s at 2 s. A seek stalls for a moment (from the keyframe
@@ -148,16 +157,16 @@ async function startDash(video, absoluteManifest, onEvent) {
     }
   }
   if (lowLatencyStart) {
-    // Back to the MPD's target once playback is under way, as glass-to-glass: minus how late the MPD's
-    // clock starts, but never below LOW_LATENCY_MIN_DELAY (see there); dash.js
+    // Back to the MPD's target once playback is under way: dash.js's own choice on a fast uplink, at
+    // least LOW_LATENCY_MIN_DELAY on a slow one (see FAST_UPLINK_MIN_DELAY); dash.js
     // recomputes its live delay on this. The MPD is read again: its ProducerReferenceTime appears only
     // once the first segment is written. Without a target or that time to go by, dash.js decides (NaN).
     const catchUp = () => {
       player.off(dashjs.MediaPlayer.events.PLAYBACK_PLAYING, catchUp);
       setTimeout(async () => {
         const { targetSeconds, clockLateSeconds } = await inspectManifest(absoluteManifest.href);
-        const delay = Number.isFinite(targetSeconds) && Number.isFinite(clockLateSeconds)
-          ? Math.max(targetSeconds - Math.max(clockLateSeconds, 0), LOW_LATENCY_MIN_DELAY) : NaN;
+        const aimed = targetSeconds - Math.max(clockLateSeconds, 0);
+        const delay = aimed < FAST_UPLINK_MIN_DELAY ? LOW_LATENCY_MIN_DELAY : NaN;
         player.updateSettings({ streaming: { delay: { liveDelay: delay } } });
       }, LOW_LATENCY_CATCH_UP_AFTER_MS);
     };
