@@ -7,6 +7,8 @@
 //! - [`folder`]: one stream folder's live state (its live segments, who waits for which file, where the
 //!   live edge is), fed by the one media-folder watcher ([`crate::streams::watcher`]).
 //! - [`range`]: `Range: bytes=…` parsing, pure.
+//! - [`slices`]: the HTTP body of a file in memory, in slices actix-web writes without growing its
+//!   write buffer.
 //! - [`body`]: the HTTP body of an in-progress segment, aborted (never ended cleanly) if the segment
 //!   can't be completed.
 
@@ -15,6 +17,7 @@ pub mod cache;
 pub mod folder;
 pub mod live;
 pub mod range;
+pub mod slices;
 
 use std::fs::File;
 use std::io;

@@ -5,8 +5,9 @@
 //! file that is one), so nothing outside the media folder can be reached.
 //!
 //! Finished files are answered from memory ([`crate::delivery::cache`]: one `lstat`, no open, no
-//! thread-pool hop); a miss reads the file once on the blocking pool and keeps it. A manifest being
-//! replaced (written as `.tmp`, then renamed) is always served whole, old or new. Single byte ranges
+//! thread-pool hop), handed to actix-web in slices ([`crate::delivery::slices`]); a miss reads the
+//! file once on the blocking pool and keeps it. A manifest being replaced (written as `.tmp`, then
+//! renamed) is always served whole, old or new. Single byte ranges
 //! (`bytes=A-B`, `A-`, `-N`) are honoured; of a segment still being written only `A-B` is (its end is
 //! not known yet), the others get the whole segment. Caching: segments never change once written (their names
 //! carry a per-presentation tag), so they are `immutable`; manifests are true for about a second; a
@@ -37,6 +38,7 @@ use crate::delivery::cache::{self, Cached, FileCache, Identity};
 use crate::delivery::folder::{Folder, Lookup};
 use crate::delivery::live::LiveSegment;
 use crate::delivery::range::{self, ByteRange};
+use crate::delivery::slices::Slices;
 use crate::delivery::{body, open_no_follow};
 use crate::media::TrackKind;
 use crate::media::files::DashFile;
@@ -159,13 +161,13 @@ impl Request<'_> {
         }
         let len = cached.bytes.len() as u64;
         let Some(range) = self.range() else {
-            return self.file_headers(HttpResponse::Ok(), &etag).body(cached.bytes);
+            return self.file_headers(HttpResponse::Ok(), &etag).body(Slices::new(cached.bytes));
         };
         match range.resolve(len) {
             Some((first, last)) => {
                 let mut partial = self.file_headers(HttpResponse::PartialContent(), &etag);
                 partial.insert_header((header::CONTENT_RANGE, format!("bytes {first}-{last}/{len}")));
-                partial.body(cached.bytes.slice(first as usize..=last as usize))
+                partial.body(Slices::new(cached.bytes.slice(first as usize..=last as usize)))
             }
             None => HttpResponse::RangeNotSatisfiable()
                 .insert_header((header::CONTENT_RANGE, format!("bytes */{len}")))
