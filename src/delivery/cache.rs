@@ -43,7 +43,7 @@ impl Identity {
     }
 
     /// The file's size in bytes.
-    pub fn len(&self) -> u64 {
+    pub fn size(&self) -> u64 {
         self.len
     }
 

@@ -269,12 +269,12 @@ async fn load(cache: &std::sync::Arc<FileCache>, path: PathBuf) -> io::Result<Lo
     web::block(move || {
         let mut file = open_no_follow(&path)?;
         let identity = Identity::of(&file.metadata()?);
-        if identity.len() > cache::MAX_FILE_BYTES {
+        if identity.size() > cache::MAX_FILE_BYTES {
             return Ok(Loaded::Large(file));
         }
-        let mut contents = Vec::with_capacity(identity.len() as usize);
+        let mut contents = Vec::with_capacity(identity.size() as usize);
         io::Read::read_to_end(&mut file, &mut contents)?;
-        if contents.len() as u64 != identity.len() {
+        if contents.len() as u64 != identity.size() {
             // Changed while we read (never for the muxer's files): serve what we read, keep nothing.
             return Ok(Loaded::Memory(Cached { bytes: Bytes::from(contents), identity }));
         }

@@ -9,7 +9,7 @@
 //! recording 404, each with a sentence; asking for the other container (`.mp4` of a VP8 stream, `.webm`
 //! of the others) gets a 404 that names the right URL.
 
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::io;
 use std::time::Instant;
 
@@ -37,9 +37,7 @@ pub struct Recordings {
 
 impl Recordings {
     fn lock_for(&self, stream: &StreamId) -> &tokio::sync::Mutex<()> {
-        let mut hasher = self.hasher.build_hasher();
-        stream.hash(&mut hasher);
-        &self.locks[hasher.finish() as usize % LOCKS]
+        &self.locks[self.hasher.hash_one(stream) as usize % LOCKS]
     }
 }
 

@@ -215,13 +215,10 @@ impl Remuxer<'_> {
         }
         // Timestamps from 0: the earliest first decode time of any track becomes 0.
         let start = sources.iter().filter_map(|s| s.next.as_ref().map(|p| micros(s, p))).min().unwrap_or(0);
-        loop {
-            let Some(earliest) = (0..sources.len())
-                .filter(|&i| sources[i].next.is_some())
-                .min_by_key(|&i| sources[i].next.as_ref().map(|p| micros(&sources[i], p)))
-            else {
-                break;
-            };
+        while let Some(earliest) = (0..sources.len())
+            .filter(|&i| sources[i].next.is_some())
+            .min_by_key(|&i| sources[i].next.as_ref().map(|p| micros(&sources[i], p)))
+        {
             let source = &mut sources[earliest];
             let mut packet = source.next.take().expect("chosen for its packet");
             let in_time_base = source.input.stream(packet.stream()).map(|s| s.time_base()).unwrap_or(MICROS);
