@@ -1,8 +1,8 @@
 //! Retention (`--keep-recordings`): the disk and the registry don't grow forever. A background task
 //! owned by the server removes the oldest ended recordings (their folders) and forgets ended streams,
 //! by age (`7d`), by total size (`20GiB`) or both (`7d,20GiB`; `forever` keeps everything). It runs at
-//! start-up (recordings of earlier runs count), whenever a presentation ends, and every
-//! [`RETENTION_INTERVAL`]. A live stream is never touched, nor one whose packager still runs (a
+//! start-up (recordings of earlier runs count), whenever presentations end (those that end during a
+//! pass share the next one), and every [`RETENTION_INTERVAL`]. A live stream is never touched, nor one whose packager still runs (a
 //! presentation given up on may still be writing), and its size counts towards the total. A stream's
 //! size is everything in its folder, so the one-file download made from a recording
 //! ([`crate::media::recording`]) counts and goes with it.
@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::Registry;
 use crate::stream_id::StreamId;
@@ -133,9 +134,29 @@ pub async fn run(registry: Arc<Registry>, media_dir: PathBuf, keep: KeepRecordin
             },
             _ = shutdown.wait_for(|stopping| *stopping) => return,
         }
-        let (registry, media_dir) = (Arc::clone(&registry), media_dir.clone());
-        // Scanning and deleting folders is disk work: off the async workers.
-        let _ = tokio::task::spawn_blocking(move || apply(&registry, &media_dir, &keep)).await;
+        loop {
+            let (pass_registry, pass_dir) = (Arc::clone(&registry), media_dir.clone());
+            // Scanning and deleting folders is disk work: off the async workers.
+            let _ = tokio::task::spawn_blocking(move || apply(&pass_registry, &pass_dir, &keep)).await;
+            // Presentations that ended during the pass get one more pass together, not one each:
+            // when hundreds end at once, a pass apiece would scan every folder hundreds of times.
+            if !ended_since(&registry, &mut changes) {
+                break;
+            }
+        }
+    }
+}
+
+/// Whether a stream ended (or announcements were missed) since `changes` was last read; takes every
+/// announcement waiting, without waiting for more.
+fn ended_since(registry: &Registry, changes: &mut broadcast::Receiver<StreamId>) -> bool {
+    let mut ended = false;
+    loop {
+        match changes.try_recv() {
+            Ok(stream) => ended |= registry.status(&stream).is_some_and(|s| !s.state.is_active()),
+            Err(TryRecvError::Lagged(_)) => ended = true,
+            Err(TryRecvError::Empty | TryRecvError::Closed) => return ended,
+        }
     }
 }
 
@@ -249,6 +270,27 @@ mod tests {
         let tiny = KeepRecordings { max_age: None, max_bytes: Some(1) };
         assert_eq!(names(expired(&all, &tiny, now)), ["old", "mid", "new"], "the live one stays even over budget");
         assert!(expired(&all, &KeepRecordings::default(), now).is_empty());
+    }
+
+    #[test]
+    fn announcements_of_ended_streams_are_taken_together() {
+        use crate::streams::registry::Claim;
+        let media = tempfile::tempdir().unwrap();
+        let registry = Registry::new(media.path().to_path_buf(), 10);
+        let mut changes = registry.subscribe();
+        assert!(!ended_since(&registry, &mut changes), "nothing announced");
+        let mut ended = Vec::new();
+        for name in ["a", "b", "c"] {
+            let stream = StreamId::parse(name).unwrap();
+            let Ok(Claim::New(p, _lease)) = registry.claim(&stream, "video/webm", crate::streams::status::Source::Browser, "t".into()) else { panic!() };
+            ended.push(p);
+        }
+        assert!(!ended_since(&registry, &mut changes), "claims are not ends");
+        for p in &ended {
+            registry.fail(p, crate::error_code::ErrorCode::Internal, "gone".into());
+        }
+        assert!(ended_since(&registry, &mut changes), "three ends, one more pass");
+        assert!(!ended_since(&registry, &mut changes), "all three taken at once");
     }
 
     #[test]
