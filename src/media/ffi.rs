@@ -24,7 +24,8 @@ use ffmpeg::ffi;
 use ffmpeg::format::context::Input;
 use ffmpeg::{Dictionary, Error};
 
-use super::chunks::{ChunkSource, InputEnd, Read, Refusal};
+use super::chunks::{ChunkSource, Read, Refusal};
+use super::feed::InputEnd;
 
 mod dash_files;
 mod log_lines;

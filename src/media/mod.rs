@@ -17,6 +17,7 @@ pub mod chunks;
 mod copier;
 pub mod dash_options;
 pub mod files;
+mod feed;
 mod ffi;
 pub mod leftovers;
 mod packager;
@@ -33,7 +34,7 @@ use crossbeam_channel::Receiver;
 
 use crate::error_code::ErrorCode;
 use crate::stream_id::StreamId;
-pub use chunks::{Feed, FeedReceiver, FeedSender, InputEnd, Pushback, feed_channel};
+pub use feed::{Feed, FeedReceiver, FeedSender, InputEnd, Pushback, feed_channel};
 pub use dash_options::{DashSettings, SegmentType};
 pub use recorder_format::{Container, RecorderFormat};
 

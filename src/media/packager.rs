@@ -8,7 +8,8 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use ffmpeg_next as ffmpeg;
 use ffmpeg::{Dictionary, Rational, codec, media};
 
-use super::chunks::{ChunkSource, FeedReceiver, InputEnd};
+use super::chunks::ChunkSource;
+use super::feed::{FeedReceiver, InputEnd};
 use super::copier::{Copier, capture_start};
 use super::dash_options::{self, SegmentType};
 use super::ffi::{self, ChunkInput};
