@@ -72,18 +72,23 @@ pub fn count_presentation_packets(dir: &Path, representations: usize, scratch: &
 /// `fixture` repeated `loops` times as one continuous Matroska stream (timestamps carried on), written
 /// into `dir`: real recorder frames, as long as a test needs.
 pub fn looped(fixture_name: &str, loops: u32, dir: &Path) -> PathBuf {
+    looped_file(&fixture(fixture_name), loops, dir)
+}
+
+/// The recording at `source` repeated `loops` times, as [`looped`] does for a fixture.
+pub fn looped_file(source: &Path, loops: u32, dir: &Path) -> PathBuf {
     ffmpeg::init().unwrap();
-    let source = fixture(fixture_name);
-    let out_path = dir.join(format!("looped-{loops}-{fixture_name}.mkv"));
+    let name = source.file_name().and_then(|n| n.to_str()).unwrap_or("source");
+    let out_path = dir.join(format!("looped-{loops}-{name}.mkv"));
     let mut output = ffmpeg::format::output_as(&out_path, "matroska").unwrap();
     let (time_bases, duration_micros) = {
-        let input = ffmpeg::format::input(&source).unwrap();
+        let input = ffmpeg::format::input(source).unwrap();
         for stream in input.streams() {
             let mut out = output.add_stream(ffmpeg::encoder::find(ffmpeg::codec::Id::None)).unwrap();
             out.set_parameters(stream.parameters());
         }
         let time_bases: Vec<ffmpeg::Rational> = input.streams().map(|s| s.time_base()).collect();
-        (time_bases, media_duration_micros(&source))
+        (time_bases, media_duration_micros(source))
     };
     output.write_header().unwrap();
     let out_time_bases: Vec<ffmpeg::Rational> = output.streams().map(|s| s.time_base()).collect();
@@ -91,7 +96,7 @@ pub fn looped(fixture_name: &str, loops: u32, dir: &Path) -> PathBuf {
     for round in 0..loops as i64 {
         // A frame's worth of space between rounds keeps timestamps increasing.
         let offset = round * (duration_micros + 40_000);
-        let mut input = ffmpeg::format::input(&source).unwrap();
+        let mut input = ffmpeg::format::input(source).unwrap();
         for (stream, mut packet) in input.packets() {
             let i = stream.index();
             let shift = |ts: Option<i64>| ts.map(|t| t + ffmpeg::Rescale::rescale(&offset, micros, time_bases[i]));
