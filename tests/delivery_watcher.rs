@@ -1,6 +1,8 @@
 //! The media-folder watcher: a stream that never becomes ready does not make the server spin (issue 11,
 //! item 2: reacting to the readiness check's own open of the manifest re-ran the check forever), and
-//! hundreds of streams share one inotify instance.
+//! hundreds of streams share one inotify instance. Until a stream is ready, its manifest is read once
+//! per version the muxer writes, not on every file event (at 500 publishers' start those reads were
+//! a share of the server's CPU).
 
 mod common;
 
@@ -43,6 +45,39 @@ fn a_stream_that_declares_audio_but_never_sends_any_does_not_spin_the_server() {
     let cpu = server.cpu_seconds() - cpu;
     println!("idle for 3 s: {checks} readiness checks, {cpu:.2} s of CPU");
     assert!(checks < 50, "{checks} readiness checks in 3 s with one idle stream ({cpu:.2} s of CPU)");
+}
+
+#[test]
+fn a_stream_not_yet_ready_reads_its_manifest_once_per_version_not_per_file_event() {
+    let scratch = tempfile::tempdir().unwrap();
+    let recording = std::fs::read(audio_declared_never_sent("h264-opus-10s.mkv", scratch.path())).unwrap();
+    let server = Server::start(&["--latency", "low", "--segment-duration", "1"]);
+    let mut publisher = Client::publish(&server, "mute");
+    publisher.start("video/x-matroska;codecs=avc1,opus");
+    publisher.expect("accepted", WAIT);
+    assert!(publisher.send_bytes(&recording));
+    let dir = server.stream_dir("mute");
+    // Video is representation 1 (see above); wait until the muxer has written most of the recording.
+    common::live::in_progress_segment(&dir, 1, 6);
+    let (mut checks, mut still) = (server.metric(CHECKS) as f64, 0);
+    for _ in 0..40 {
+        std::thread::sleep(Duration::from_millis(250));
+        let now = server.metric(CHECKS) as f64;
+        still = if now == checks { still + 1 } else { 0 };
+        checks = now;
+        if still == 4 {
+            break;
+        }
+    }
+    // Every fragment (0.2 s) is a write event, every segment a creation and a rename: well over a
+    // hundred events for this recording. The muxer rewrites the manifest about once per segment.
+    let segments = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_str().is_some_and(|n| n.starts_with("chunk-") && n.ends_with(".m4s")))
+        .count() as f64;
+    println!("{checks} manifest reads for {segments} finished segments");
+    assert!(checks <= 2.0 * segments + 4.0, "{checks} manifest reads for {segments} finished segments");
 }
 
 #[test]

@@ -14,7 +14,7 @@ use crossbeam_channel::Sender;
 use crate::error_code::ErrorCode;
 use crate::media::{self, Connection, DashSettings, PackagerEvent, PackagerJob, RecorderFormat};
 use crate::streams::registry::PackagerLease;
-use crate::streams::{self, Presentation, Registry};
+use crate::streams::{self, Presentation, ReadinessCheck, Registry};
 
 /// Recorder messages are cut into pieces of at most this size before they enter the channel, so the
 /// channel's memory is bounded by [`CHANNEL_PIECES`] × this, whatever the message sizes.
@@ -118,9 +118,11 @@ pub fn start(
 
     let weak = Arc::downgrade(registry);
     let watched = presentation.clone();
+    let readiness = Arc::new(ReadinessCheck::default());
+    let watched_readiness = Arc::clone(&readiness);
     let watcher = registry.media_watcher().watch(&presentation.dir, &presentation.tag, move || {
         if let Some(registry) = weak.upgrade() {
-            streams::check_ready(&registry, &watched);
+            streams::check_ready(&registry, &watched, &watched_readiness);
         }
     })
     .map_err(|e| StartError::from_notify(dir, e))?;
@@ -143,7 +145,7 @@ pub fn start(
         move |event| {
             // The final manifest may be the first playable one (a stream shorter than a segment).
             if matches!(event, PackagerEvent::Finished(_) | PackagerEvent::Failed { salvaged: Some(_), .. }) {
-                streams::check_ready(&reporter, &reported);
+                streams::check_ready(&reporter, &reported, &readiness);
             }
             reporter.on_packager_event(&reported, event);
         },

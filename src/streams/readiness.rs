@@ -4,38 +4,56 @@
 //! - with a `$Number$` template and no timeline (low latency), its init segment and the first media
 //!   segment on disk, finished or still being written (`.tmp`) with its first fragment.
 //!
-//! Pure: the caller says which files exist, so this is tested without a muxer.
+//! Pure: the caller says which files exist, so this is tested without a muxer. [`required_files`]
+//! splits the rule so that a manifest is parsed once per version: until the manifest changes, only
+//! the files it names are looked at again.
 
 use roxmltree::{Document, Node};
 
 /// True when every AdaptationSet in `mpd` lists or has a playable first segment. `file_ready(name)`
 /// says whether the file `name` (or its in-progress `.tmp`) exists with data.
 pub fn presentation_ready(mpd: &str, file_ready: impl Fn(&str) -> bool) -> bool {
-    let Ok(doc) = Document::parse(mpd) else { return false };
-    let adaptation_sets: Vec<Node> = doc.descendants().filter(|n| n.has_tag_name("AdaptationSet")).collect();
-    !adaptation_sets.is_empty() && adaptation_sets.iter().all(|set| adaptation_set_ready(*set, &file_ready))
+    required_files(mpd).is_some_and(|files| files.iter().all(|name| file_ready(name)))
 }
 
-fn adaptation_set_ready(set: Node, file_ready: &impl Fn(&str) -> bool) -> bool {
-    let representations: Vec<Node> = set.children().filter(|n| n.has_tag_name("Representation")).collect();
-    !representations.is_empty()
-        && representations.iter().all(|rep| {
-            let template = child(*rep, "SegmentTemplate").or_else(|| child(set, "SegmentTemplate"));
-            let Some(template) = template else { return false };
-            match child(template, "SegmentTimeline") {
-                Some(timeline) => timeline.children().any(|n| n.has_tag_name("S")),
-                None => first_files_ready(*rep, template, file_ready),
+/// What `mpd` needs before it is ready: `None` if it can never be ready as written (broken, no
+/// AdaptationSet, or a set with nothing to play), else the files that must exist with data (for
+/// `$Number$` templates: each representation's init and first media segment; none when every set
+/// has a timeline entry).
+pub fn required_files(mpd: &str) -> Option<Vec<String>> {
+    let doc = Document::parse(mpd).ok()?;
+    let mut files = Vec::new();
+    let mut sets = 0;
+    for set in doc.descendants().filter(|n| n.has_tag_name("AdaptationSet")) {
+        sets += 1;
+        adaptation_set_files(set, &mut files)?;
+    }
+    (sets > 0).then_some(files)
+}
+
+/// Adds what `set` needs to `files`; `None` if it can't be ready.
+fn adaptation_set_files(set: Node, files: &mut Vec<String>) -> Option<()> {
+    let mut representations = 0;
+    for rep in set.children().filter(|n| n.has_tag_name("Representation")) {
+        representations += 1;
+        let template = child(rep, "SegmentTemplate").or_else(|| child(set, "SegmentTemplate"))?;
+        match child(template, "SegmentTimeline") {
+            Some(timeline) => {
+                timeline.children().any(|n| n.has_tag_name("S")).then_some(())?;
             }
-        })
+            None => first_files(rep, template, files)?,
+        }
+    }
+    (representations > 0).then_some(())
 }
 
-fn first_files_ready(rep: Node, template: Node, file_ready: &impl Fn(&str) -> bool) -> bool {
+fn first_files(rep: Node, template: Node, files: &mut Vec<String>) -> Option<()> {
     let id = rep.attribute("id").unwrap_or_default();
     let start_number: u64 = template.attribute("startNumber").and_then(|n| n.parse().ok()).unwrap_or(1);
-    let (Some(init), Some(media)) = (template.attribute("initialization"), template.attribute("media")) else {
-        return false;
-    };
-    file_ready(&expand_template(init, id, start_number)) && file_ready(&expand_template(media, id, start_number))
+    let (init, media) = (template.attribute("initialization")?, template.attribute("media")?);
+    files.push(expand_template(init, id, start_number));
+    files.push(expand_template(media, id, start_number));
+    Some(())
 }
 
 /// Widest `$Number%0Nd$` honoured: a u64 has at most 20 digits, and a huge width from a hostile
@@ -114,6 +132,15 @@ mod tests {
         assert!(presentation_ready(NUMBER_MPD, |name| ["init-t-0.m4s", "chunk-t-0-00001.m4s"].contains(&name)));
         assert!(!presentation_ready(NUMBER_MPD, |name| name == "init-t-0.m4s"));
         assert!(!presentation_ready(NUMBER_MPD, |name| name == "chunk-t-0-00001.m4s"));
+    }
+
+    #[test]
+    fn the_files_a_manifest_needs_are_named_once() {
+        assert_eq!(required_files(NUMBER_MPD).unwrap(), ["init-t-0.m4s", "chunk-t-0-00001.m4s"]);
+        let both = TIMELINE_MPD.replace("VIDEO_S", r#"<S t="0" d="2000"/>"#).replace("AUDIO_S", r#"<S t="0" d="2000"/>"#);
+        assert_eq!(required_files(&both).unwrap(), Vec::<String>::new(), "a timeline entry needs no file");
+        assert_eq!(required_files(&TIMELINE_MPD.replace("VIDEO_S", "").replace("AUDIO_S", "")), None);
+        assert_eq!(required_files("<MPD><Period><AdaptationSet/></Period></MPD>"), None);
     }
 
     #[test]
