@@ -62,8 +62,8 @@ const CATCH_UP_RATE = 0.5;
  * A live player that waits with at least this much buffered ahead is not waiting for data: it stands in
  * a hole of the timeline. When a publisher's new recording continues the presentation (a change of
  * bitrate, a reconnect that could not resume), its first frames sit where the wall clock says, after the
- * old recording's last ones; Chromium's Media Source merges the two into one buffered range, but its
- * audio renderer runs dry in the hole and the video element waits there, again and again until a seek
+ * old recording's last ones; Chromium's Media Source reports one buffered range across the hole (the
+ * audio track has no packet for its 1.6 s), yet the video element waits in it, again and again until a seek
  * (measured through a 600 kbit/s uplink: two or three such waits of 0.2–1 s after each switch). Jumping
  * to live at once ends it with one seek. A plain wait for data (an outage) has nothing buffered ahead.
  */
