@@ -49,12 +49,28 @@ const LOW_LATENCY_MIN_DELAY = 0.7;
  */
 const FAST_UPLINK_MIN_DELAY = 0.25;
 
-/** Seconds behind the target delay after which the player seeks back to live instead of catching up at
- *  +20 % speed (5 s behind would take 25 s). A seek stalls for a moment (from the keyframe before): at
+/** Seconds behind the target delay after which the player seeks back to live instead of catching up
+ *  (5 s behind would take 10 s at +50 %). A seek stalls for a moment (from the keyframe before): at
  *  1.5 s a publisher's 1.5 s outage, already one stall, was followed by a second one, the seek, on a
- *  busy machine (3 of 4 runs of the resume test); at 2 s the player catches up smoothly instead, though
- *  a bitrate switch's gap then leaves it 1.2–1.7 s behind for about 8 s. */
+ *  busy machine (3 of 4 runs of the resume test); at 2 s the player catches up smoothly instead. */
 const MAX_DRIFT_SECONDS = 2;
+
+/** The most dash.js's catch-up speeds up playback (+50 %), see the liveCatchup setting. */
+const CATCH_UP_RATE = 0.5;
+
+/**
+ * A live player that waits with at least this much buffered ahead is not waiting for data: it stands in
+ * a hole of the timeline. When a publisher's new recording continues the presentation (a change of
+ * bitrate, a reconnect that could not resume), its first frames sit where the wall clock says, after the
+ * old recording's last ones; Chromium's Media Source reports one buffered range across the hole (the
+ * audio track has no packet for its 1.6 s), yet the video element waits in it, again and again until a seek
+ * (measured through a 600 kbit/s uplink: two or three such waits of 0.2–1 s after each switch). Jumping
+ * to live at once ends it with one seek. A plain wait for data (an outage) has nothing buffered ahead.
+ */
+const HOLE_BUFFER_SECONDS = 0.5;
+
+/** After a jump over a hole, the next waits this soon are the seek's own (their buffer is the old one). */
+const HOLE_JUMP_QUIET_MS = 1000;
 
 /** What the manifest says about how to play it: chunked low latency, or whole segments of what length. */
 async function inspectManifest(url) {
@@ -140,9 +156,12 @@ async function startDash(video, absoluteManifest, onEvent) {
       delay: { liveDelay: startDelay },
       // Only honoured when below the live delay: dash.js waits for this much before the first frame.
       buffer: { initialBufferLevel: lowLatencyStart ? LOW_LATENCY_START_BUFFER : NaN },
-      // Steer gently towards the target in both directions; dash.js does this only in low-latency mode
-      // by default, which would leave a whole-segment stream that started early stalling at every segment.
-      liveCatchup: { enabled: true, playbackRate: { min: -0.2, max: 0.2 }, maxDrift: MAX_DRIFT_SECONDS },
+      // Steer towards the target in both directions; dash.js does this only in low-latency mode by
+      // default, which would leave a whole-segment stream that started early stalling at every segment.
+      // Slowing down stays gentle (-20 %); catching up may go to +50 % (dash.js's own default): its rate
+      // follows a steep curve of the distance, so it is near +50 % only when half a second or more behind,
+      // and a player a change of bitrate left 1.5 s behind is back in about 3 s instead of 8 s at +20 %.
+      liveCatchup: { enabled: true, playbackRate: { min: -0.2, max: CATCH_UP_RATE }, maxDrift: MAX_DRIFT_SECONDS },
       utcSynchronization: {
         defaultTimingSource: {
           scheme: 'urn:mpeg:dash:utc:http-xsdate:2014',
@@ -177,6 +196,15 @@ async function startDash(video, absoluteManifest, onEvent) {
   player.name = 'dash.js';
   player.targetLatency = () => player.getTargetLiveDelay();
   player.goToLive = () => { player.seekToOriginalLive(); video.play().catch(() => {}); };
+  let holeJumpedAt = -Infinity;
+  video.addEventListener('waiting', () => {
+    if (video.seeking || !player.isDynamic() || performance.now() - holeJumpedAt < HOLE_JUMP_QUIET_MS) return;
+    // Nothing to jump at the start (the player is at its start delay) or when the hole is behind it.
+    const behind = player.getCurrentLiveLatency() - player.getTargetLiveDelay();
+    if (bufferedAhead(video) < HOLE_BUFFER_SECONDS || !(behind > HOLE_BUFFER_SECONDS)) return;
+    holeJumpedAt = performance.now();
+    player.seekToOriginalLive();
+  });
   player.errors = [];
   player.on(dashjs.MediaPlayer.events.ERROR, (event) => {
     player.errors.push(event.error);
@@ -187,6 +215,15 @@ async function startDash(video, absoluteManifest, onEvent) {
     if (request && request.type === 'MediaSegment' && player.isDynamic()) player.seekToOriginalLive();
   });
   return player;
+}
+
+/** Seconds buffered after the playback position, in the range that holds it (0 if none does). */
+function bufferedAhead(video) {
+  const { buffered, currentTime } = video;
+  for (let i = 0; i < buffered.length; i += 1) {
+    if (buffered.start(i) <= currentTime && currentTime < buffered.end(i)) return buffered.end(i) - currentTime;
+  }
+  return 0;
 }
 
 /** hls.js in low-latency mode: parts, blocking reload, and the hold-back the playlist asks for. */
