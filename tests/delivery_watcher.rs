@@ -6,6 +6,7 @@
 
 mod common;
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use common::WAIT;
@@ -15,18 +16,24 @@ use common::ws::Client;
 
 const CHECKS: &str = "livedash_readiness_checks_total";
 
-#[test]
-fn a_stream_that_declares_audio_but_never_sends_any_does_not_spin_the_server() {
+/// A low-latency stream "mute" whose recording declares audio and never sends any, so it never
+/// becomes ready: all of it sent at once, then the publisher (returned, to stay connected) sends
+/// nothing more within the idle timeout, and from then on the stream has no work at all.
+fn never_ready_stream() -> (Server, Client, PathBuf) {
     let scratch = tempfile::tempdir().unwrap();
     let recording = std::fs::read(audio_declared_never_sent("h264-opus-10s.mkv", scratch.path())).unwrap();
     let server = Server::start(&["--latency", "low", "--segment-duration", "1"]);
     let mut publisher = Client::publish(&server, "mute");
     publisher.start("video/x-matroska;codecs=avc1,opus");
     publisher.expect("accepted", WAIT);
-    // All of it at once, then the publisher stays connected and sends nothing more (within the idle
-    // timeout): from then on the stream has no work at all.
     assert!(publisher.send_bytes(&recording));
     let dir = server.stream_dir("mute");
+    (server, publisher, dir)
+}
+
+#[test]
+fn a_stream_that_declares_audio_but_never_sends_any_does_not_spin_the_server() {
+    let (server, _publisher, dir) = never_ready_stream();
     // The audio track is declared first, so the video is representation 1; its last segment stays
     // open while the publisher is connected.
     common::live::in_progress_segment(&dir, 1, 3);
@@ -49,14 +56,7 @@ fn a_stream_that_declares_audio_but_never_sends_any_does_not_spin_the_server() {
 
 #[test]
 fn a_stream_not_yet_ready_reads_its_manifest_once_per_version_not_per_file_event() {
-    let scratch = tempfile::tempdir().unwrap();
-    let recording = std::fs::read(audio_declared_never_sent("h264-opus-10s.mkv", scratch.path())).unwrap();
-    let server = Server::start(&["--latency", "low", "--segment-duration", "1"]);
-    let mut publisher = Client::publish(&server, "mute");
-    publisher.start("video/x-matroska;codecs=avc1,opus");
-    publisher.expect("accepted", WAIT);
-    assert!(publisher.send_bytes(&recording));
-    let dir = server.stream_dir("mute");
+    let (server, _publisher, dir) = never_ready_stream();
     // Video is representation 1 (see above); wait until the muxer has written most of the recording.
     common::live::in_progress_segment(&dir, 1, 6);
     let (mut checks, mut still) = (server.metric(CHECKS) as f64, 0);
