@@ -15,7 +15,6 @@ pub mod watcher;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 pub use events::EventCursor;
 pub use registry::{Presentation, Registry, StreamState, StreamStatus};
@@ -29,8 +28,6 @@ use crate::media::MANIFEST;
 pub struct ReadinessCheck {
     /// The manifest version last parsed and the files it needs (`None`: it can't be ready as written).
     parsed: Mutex<Option<(ManifestVersion, Option<Vec<String>>)>>,
-    /// Marked ready: no more checks (not even the registry's lock).
-    done: AtomicBool,
 }
 
 /// Which manifest file was parsed: the muxer replaces it by a rename, so a new version is a new
@@ -53,33 +50,27 @@ impl ManifestVersion {
 /// every file change that matters (never on opens: a new manifest is read) until ready, and once more
 /// when the packager finishes.
 pub fn check_ready(registry: &Registry, presentation: &Presentation, check: &ReadinessCheck) {
-    if check.done.load(Ordering::Relaxed) {
-        return;
-    }
     if registry.is_ready(presentation) {
-        check.done.store(true, Ordering::Relaxed);
         return;
     }
     let manifest = presentation.dir.join(MANIFEST);
     // A stat, not an open: opening would be one more file event per check.
     let Ok(version) = std::fs::metadata(&manifest).map(|m| ManifestVersion::of(&m)) else { return };
     let mut parsed = check.parsed.lock().unwrap_or_else(|p| p.into_inner());
-    let required = match parsed.as_ref() {
-        Some((seen, required)) if *seen == version => required.clone(),
-        _ => {
-            // A newer manifest may be read than the version noted; the next check then sees a version
-            // it has not parsed and reads again, so what is kept is never older than the file.
-            registry.count_readiness_check();
-            let Ok(mpd) = std::fs::read_to_string(&manifest) else { return };
-            let required = readiness::required_files(&mpd);
-            *parsed = Some((version, required.clone()));
-            required
-        }
-    };
+    if parsed.as_ref().is_none_or(|(seen, _)| *seen != version) {
+        // A newer manifest may be read than the version noted; the next check then sees a version it
+        // has not parsed and reads again, so what is kept is never older than the file.
+        registry.count_readiness_check();
+        let Ok(mpd) = std::fs::read_to_string(&manifest) else { return };
+        *parsed = Some((version, readiness::required_files(&mpd)));
+    }
+    let ready = parsed
+        .as_ref()
+        .and_then(|(_, required)| required.as_ref())
+        .is_some_and(|files| files.iter().all(|name| file_has_data(&presentation.dir, name)));
     drop(parsed);
-    if required.is_some_and(|files| files.iter().all(|name| file_has_data(&presentation.dir, name))) {
+    if ready {
         registry.mark_ready(presentation);
-        check.done.store(true, Ordering::Relaxed);
     }
 }
 
