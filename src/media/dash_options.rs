@@ -13,7 +13,7 @@
 //! - Every segment stays on disk so a finished stream is a complete recording. In low latency the muxer
 //!   remembers only a window of them ([`LIVE_WINDOW`]; without one it keeps ~1.1 KB per segment per
 //!   track for the whole stream) and its deletions of older ones change nothing
-//!   (`media::ffi::dash_files`); the MPD has no timeline there, so its recording still lists every
+//!   (`media::dash_files`); the MPD has no timeline there, so its recording still lists every
 //!   segment. With a timeline (VP8, `--latency normal`) the muxer has the same window and its final
 //!   MPD would list only that: the rest of the timeline is kept on disk and put back into the final
 //!   MPD ([`super::timeline_log`]).

@@ -2,36 +2,32 @@
 //!
 //! - [`open_chunk_input`]: a demuxer reading from a custom `AVIOContext` whose read callback pulls
 //!   recorder chunks from the ingest channel ([`ChunkSource`]), with the container named up front.
-//! - [`dash_output`] ([`dash_files`]): the `dash` muxer, allocated without opening the manifest path
-//!   (ffmpeg-next's `output_as` would create an empty manifest at once, which a watcher would take for a
-//!   real one), with its files opened and renamed by livedash so a window bounds its memory while every
-//!   segment stays on disk.
-//! - [`route_logs`] ([`log_lines`]): libavformat's log lines through livedash's logger.
+//! - [`dash_output`]: the `dash` muxer, allocated without opening the manifest path (ffmpeg-next's
+//!   `output_as` would create an empty manifest at once, which a watcher would take for a real one),
+//!   with its files opened and renamed by livedash as [`super::dash_files`] says, so a window bounds
+//!   its memory while every segment stays on disk.
+//! - [`route_logs`]: libavformat's log lines through livedash's logger.
 //! - [`clear_codec_tag`]: stream copy between containers needs the source container's tag removed.
 //! - [`set_capture_time`]: the producer reference time the dash muxer writes into the MPD.
 //! - [`tune_allocator`]: keeps the C allocator from hoarding libavformat's per-segment buffers.
 //!
 //! Everything returned is an owned ffmpeg-next type or a struct whose `Drop` frees exactly what was
-//! allocated here, so callers stay in safe code.
+//! allocated here, so callers stay in safe code. The decisions the callbacks carry out (which file,
+//! which name, which log line) are made in safe modules and unit-tested there.
 
-use std::ffi::{CString, c_int, c_void};
+use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::ops::{Deref, DerefMut};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
 
 use ffmpeg_next as ffmpeg;
 use ffmpeg::ffi;
-use ffmpeg::format::context::Input;
+use ffmpeg::format::context::{Input, Output};
 use ffmpeg::{Dictionary, Error};
 
 use super::chunks::{ChunkSource, Read, Refusal};
+use super::dash_files::{self, ManifestHook, OpenFiles, PendingFile};
 use super::feed::InputEnd;
-
-mod dash_files;
-mod log_lines;
-
-pub use dash_files::{DashOutput, dash_output};
-pub use log_lines::route_logs;
 
 /// Size of the buffer libavformat reads into. The callback returns as soon as any bytes are
 /// available, so this bounds a read, not how long the demuxer waits.
@@ -283,3 +279,157 @@ pub fn tune_allocator() {
     unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) };
 }
 
+
+/// A `dash` muxer whose files livedash opens and finishes ([`super::dash_files`]).
+pub struct DashOutput {
+    // Field order is drop order: freeing the muxer closes its open files through `files`.
+    output: Output,
+    files: Box<OpenFiles>,
+}
+
+impl Deref for DashOutput {
+    type Target = Output;
+    fn deref(&self) -> &Output {
+        &self.output
+    }
+}
+
+impl DerefMut for DashOutput {
+    fn deref_mut(&mut self) -> &mut Output {
+        &mut self.output
+    }
+}
+
+impl DashOutput {
+    /// Has `hook` called with every manifest the muxer writes, at its `.tmp` path, before the rename.
+    pub fn on_manifest_written(&mut self, hook: ManifestHook) {
+        self.files.set_manifest_hook(hook);
+    }
+}
+
+impl Drop for DashOutput {
+    fn drop(&mut self) {
+        // Whatever the muxer closes while it is freed was not finished by it (no trailer).
+        self.files.abandon();
+    }
+}
+
+/// Allocates a `dash` muxer whose manifest will be `manifest`. Nothing is created on disk until the
+/// header is written.
+pub fn dash_output(manifest: &std::path::Path) -> Result<DashOutput, Error> {
+    let url = CString::new(dash_files::muxer_url(manifest)).map_err(|_| Error::InvalidData)?;
+    let mut context = ptr::null_mut();
+    // SAFETY: both strings are NUL-terminated and outlive the call; on success `context` is a new
+    // output context we own (the dash muxer is AVFMT_NOFILE, so nothing is opened here).
+    let result =
+        unsafe { ffi::avformat_alloc_output_context2(&mut context, ptr::null(), c"dash".as_ptr(), url.as_ptr()) };
+    if result < 0 || context.is_null() {
+        return Err(Error::from(result.min(-1)));
+    }
+    let files = Box::new(OpenFiles::new(manifest));
+    // SAFETY: `context` is fresh and ours. `opaque` points at the boxed `OpenFiles`, which `DashOutput`
+    // drops only after the context (field order); the dash muxer copies `opaque` and both callbacks to
+    // the segment muxers it creates, which it frees before itself.
+    unsafe {
+        (*context).opaque = &*files as *const OpenFiles as *mut _;
+        (*context).io_open = Some(open_file);
+        (*context).io_close2 = Some(close_file);
+    }
+    // SAFETY: `context` was just allocated and is owned by the returned `Output`.
+    Ok(DashOutput { output: unsafe { Output::wrap(context) }, files })
+}
+
+/// libavformat's `io_open` for the dash muxer: opens the file's `.tmp` for writing with the file
+/// protocol. Never unwinds into C.
+unsafe extern "C" fn open_file(
+    s: *mut ffi::AVFormatContext,
+    pb: *mut *mut ffi::AVIOContext,
+    url: *const c_char,
+    flags: c_int,
+    options: *mut *mut ffi::AVDictionary,
+) -> c_int {
+    // SAFETY: libavformat passes a NUL-terminated URL that lives for this call.
+    let url = unsafe { CStr::from_ptr(url) }.to_bytes();
+    let Some(file) = PendingFile::from_muxer_url(url) else {
+        log::error!("libav: the dash muxer asked to open {:?}, which is not in its folder", String::from_utf8_lossy(url));
+        return ffi::AVERROR(ffi::EINVAL);
+    };
+    let Some(file_url) = file.temp_file_url() else { return ffi::AVERROR(ffi::EINVAL) };
+    // SAFETY: `s` is the muxer's live context (or one of its segment muxers, which share `opaque`);
+    // `pb` and `options` are libavformat's own out-parameters, passed through unchanged.
+    let opened = unsafe { ffi::avio_open2(pb, file_url.as_ptr(), flags, &(*s).interrupt_callback, options) };
+    if opened >= 0 {
+        // SAFETY: `opaque` is the `OpenFiles` set in `dash_output`, alive until after the context;
+        // `pb` was just filled by a successful `avio_open2`.
+        let (files, key) = unsafe { (&*((*s).opaque as *const OpenFiles), *pb as usize) };
+        let _ = catch_unwind(AssertUnwindSafe(|| files.opened(key, file)));
+    }
+    opened
+}
+
+/// libavformat's `io_close2` for the dash muxer: closes the file and has [`OpenFiles::finish`] give
+/// it its name. Never unwinds into C.
+unsafe extern "C" fn close_file(s: *mut ffi::AVFormatContext, pb: *mut ffi::AVIOContext) -> c_int {
+    // SAFETY: `opaque` is the `OpenFiles` set in `dash_output`, alive until after the context.
+    let files = unsafe { &*((*s).opaque as *const OpenFiles) };
+    let file = catch_unwind(AssertUnwindSafe(|| files.closed(pb as usize))).ok().flatten();
+    let mut pb = pb;
+    // SAFETY: `pb` was opened by `open_file` (`avio_open2`) and libavformat closes it only once.
+    let closed = unsafe { ffi::avio_closep(&mut pb) };
+    let Some(file) = file else { return closed };
+    if closed < 0 {
+        return closed;
+    }
+    let (temp, path) = (file.temp.clone(), file.path.clone());
+    match catch_unwind(AssertUnwindSafe(|| files.finish(file))) {
+        Ok(Ok(())) => 0,
+        Ok(Err(e)) => {
+            log::error!("libav: could not rename {} to {}: {e}", temp.display(), path.display());
+            ffi::AVERROR(e.raw_os_error().unwrap_or(ffi::EIO))
+        }
+        Err(_) => ffi::AVERROR(ffi::EIO),
+    }
+}
+
+/// The longest libavformat log line kept; libavformat truncates longer ones.
+const LOG_LINE_BYTES: usize = 1024;
+
+/// Routes libavformat's log lines at or below its log level (set in `media::init`) through
+/// livedash's logger, on the `libav` target, so they carry the process's timestamps and filters.
+/// Called once at startup.
+pub fn route_logs() {
+    // SAFETY: `forward_log` matches the callback type and never unwinds; setting the callback is a
+    // plain store libavformat reads on each log call.
+    unsafe { ffi::av_log_set_callback(Some(forward_log)) };
+}
+
+unsafe extern "C" fn forward_log(context: *mut c_void, level: c_int, format: *const c_char, args: *mut ffi::__va_list_tag) {
+    // SAFETY: reads libavformat's current level, a plain int.
+    if level > unsafe { ffi::av_log_get_level() } {
+        return;
+    }
+    let mut line = [0 as c_char; LOG_LINE_BYTES];
+    let mut print_prefix: c_int = 1;
+    // SAFETY: `format` and `args` are the caller's, used once, here; `line` has LOG_LINE_BYTES
+    // writable bytes and libavformat NUL-terminates what it writes (truncating if longer).
+    let written = unsafe {
+        ffi::av_log_format_line2(context, level, format, args, line.as_mut_ptr(), LOG_LINE_BYTES as c_int, &mut print_prefix)
+    };
+    if written < 0 {
+        return;
+    }
+    // SAFETY: `line` is NUL-terminated (above) and lives for this call.
+    let text = unsafe { CStr::from_ptr(line.as_ptr()) }.to_string_lossy();
+    let text = text.trim_end();
+    if text.is_empty() || dash_files::is_expected_warning(text) {
+        return;
+    }
+    let level = match level {
+        l if l <= ffi::AV_LOG_ERROR as c_int => log::Level::Error,
+        l if l <= ffi::AV_LOG_WARNING as c_int => log::Level::Warn,
+        l if l <= ffi::AV_LOG_INFO as c_int => log::Level::Info,
+        _ => log::Level::Debug,
+    };
+    // `log` formats into the installed logger; a panicking logger must not unwind into C.
+    let _ = catch_unwind(AssertUnwindSafe(|| log::log!(target: "libav", level, "{text}")));
+}

@@ -15,6 +15,7 @@
 
 pub mod chunks;
 mod copier;
+mod dash_files;
 pub mod dash_options;
 pub mod files;
 mod feed;

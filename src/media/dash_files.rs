@@ -1,0 +1,201 @@
+//! The dash muxer's files, opened and finished by livedash instead of libavformat, so that every
+//! segment stays on disk while the muxer remembers only a window of them.
+//!
+//! FFmpeg 5.1's dash muxer keeps a record of every segment of every track (about 1.1 KB each: a
+//! 1024-byte file name) unless `window_size` is set, and with a window it *deletes* the segments that
+//! leave it. livedash needs both: memory bounded over a 24-hour stream, and every segment kept as the
+//! recording. So the muxer is given its manifest as `livedash-dash:<path>` ([`muxer_url`]), a URL with
+//! no libavformat protocol behind it. The FFI callbacks (`media::ffi`) then do what this module says:
+//! - every file the muxer opens is `<path>.tmp` in the real folder ([`PendingFile`]), and when the
+//!   muxer closes it, [`OpenFiles::finish`] renames it to `<path>`, as the muxer does itself for local
+//!   files (watchers and the live edge rely on that `.tmp` then rename);
+//! - its deletions (`ffurl_delete` on that URL) find no protocol and change nothing; the warnings they
+//!   log are dropped ([`is_expected_warning`]).
+//!
+//! When the muxer closes its manifest, the hook set with [`OpenFiles::set_manifest_hook`] sees it
+//! before it takes its real name (the full timeline of a windowed manifest, `media::timeline_log`).
+//!
+//! A file still open when the muxer is freed without its trailer (a failed presentation) is closed but
+//! not renamed ([`OpenFiles::abandon`]): the `.tmp` is left for `files::remove_unfinished`.
+
+use std::ffi::{CString, OsStr};
+use std::os::unix::ffi::OsStrExt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// The scheme the muxer sees in front of every path. Must be no libavformat protocol's name.
+const SCHEME: &str = "livedash-dash:";
+
+/// The URL to give the dash muxer for `manifest`.
+pub fn muxer_url(manifest: &Path) -> Vec<u8> {
+    let mut url = SCHEME.as_bytes().to_vec();
+    url.extend_from_slice(manifest.as_os_str().as_bytes());
+    url
+}
+
+/// Called with the path of each manifest the muxer has finished writing, before it is renamed.
+pub type ManifestHook = Box<dyn FnMut(&Path) + Send>;
+
+/// A file the muxer asked for: written as `temp`, named `path` once the muxer closes it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct PendingFile {
+    pub temp: PathBuf,
+    pub path: PathBuf,
+}
+
+impl PendingFile {
+    /// The file behind a URL the muxer made from its manifest's (`None`: not one of ours).
+    pub fn from_muxer_url(url: &[u8]) -> Option<PendingFile> {
+        let path = url.strip_prefix(SCHEME.as_bytes())?;
+        if path.is_empty() {
+            return None;
+        }
+        let path = PathBuf::from(OsStr::from_bytes(path));
+        let mut temp = path.as_os_str().to_owned();
+        temp.push(".tmp");
+        Some(PendingFile { temp: PathBuf::from(temp), path })
+    }
+
+    /// libavformat's `file:` URL for the `.tmp` (`None` if the path holds a NUL).
+    pub fn temp_file_url(&self) -> Option<CString> {
+        let mut url = b"file:".to_vec();
+        url.extend_from_slice(self.temp.as_os_str().as_bytes());
+        CString::new(url).ok()
+    }
+}
+
+/// The muxer's open files, keyed by their `AVIOContext`'s address, and what to do when they close.
+pub struct OpenFiles {
+    open: Mutex<Vec<(usize, PendingFile)>>,
+    abandoned: AtomicBool,
+    manifest: PathBuf,
+    on_manifest: Mutex<Option<ManifestHook>>,
+}
+
+impl OpenFiles {
+    /// For a muxer whose manifest is `manifest`.
+    pub fn new(manifest: &Path) -> OpenFiles {
+        OpenFiles {
+            open: Mutex::default(),
+            abandoned: AtomicBool::new(false),
+            manifest: manifest.to_path_buf(),
+            on_manifest: Mutex::new(None),
+        }
+    }
+
+    /// Has `hook` called with every manifest the muxer writes, at its `.tmp` path, before the rename.
+    pub fn set_manifest_hook(&self, hook: ManifestHook) {
+        *self.on_manifest.lock().unwrap_or_else(|p| p.into_inner()) = Some(hook);
+    }
+
+    /// Whatever the muxer closes from now on was not finished by it: keep it a `.tmp`.
+    pub fn abandon(&self) {
+        self.abandoned.store(true, Ordering::Relaxed);
+    }
+
+    /// The muxer opened `file` as the context at `key`.
+    pub fn opened(&self, key: usize, file: PendingFile) {
+        self.open.lock().unwrap_or_else(|p| p.into_inner()).push((key, file));
+    }
+
+    /// The file the context at `key` was writing, now closed (`None`: not one we opened).
+    pub fn closed(&self, key: usize) -> Option<PendingFile> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let at = open.iter().position(|(open_key, _)| *open_key == key)?;
+        Some(open.swap_remove(at).1)
+    }
+
+    /// Gives a closed, complete `file` its real name, showing a manifest to the hook first. Nothing
+    /// happens once the muxer is abandoned.
+    pub fn finish(&self, file: PendingFile) -> std::io::Result<()> {
+        if self.abandoned.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        if file.path == self.manifest {
+            // A panicking hook must not stop the manifest taking its name (nor unwind into libavformat).
+            let _ = catch_unwind(AssertUnwindSafe(|| {
+                if let Some(hook) = self.on_manifest.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+                    hook(&file.temp);
+                }
+            }));
+        }
+        std::fs::rename(&file.temp, &file.path)
+    }
+}
+
+/// Whether a libavformat log line is the expected side effect of livedash keeping the muxer's files:
+/// its failed deletions of segments leaving the window, and its one warning that it can't rename.
+pub fn is_expected_warning(line: &str) -> bool {
+    let deletion = format!("failed to delete {SCHEME}");
+    line.contains(&deletion) || line.contains("Cannot use rename on non file protocol")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(url: &[u8]) -> Option<(PathBuf, PathBuf)> {
+        PendingFile::from_muxer_url(url).map(|file| (file.temp, file.path))
+    }
+
+    #[test]
+    fn only_urls_made_from_the_manifest_map_to_files() {
+        assert_eq!(muxer_url(Path::new("/media/a/manifest.mpd")), b"livedash-dash:/media/a/manifest.mpd");
+        assert_eq!(
+            pending(b"livedash-dash:/media/a/chunk-t-0-00001.m4s"),
+            Some(("/media/a/chunk-t-0-00001.m4s.tmp".into(), "/media/a/chunk-t-0-00001.m4s".into()))
+        );
+        assert_eq!(pending(b"livedash-dash:media/a/manifest.mpd"), Some(("media/a/manifest.mpd.tmp".into(), "media/a/manifest.mpd".into())));
+        assert_eq!(pending(b"/media/a/manifest.mpd"), None);
+        assert_eq!(pending(b"file:/media/a/manifest.mpd"), None);
+        assert_eq!(pending(b"livedash-dash:"), None);
+        let file = PendingFile::from_muxer_url(b"livedash-dash:/m/a/manifest.mpd").unwrap();
+        assert_eq!(file.temp_file_url().unwrap().as_bytes(), b"file:/m/a/manifest.mpd.tmp");
+    }
+
+    #[test]
+    fn a_closed_file_takes_its_name_and_the_manifest_is_shown_to_the_hook_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = dir.path().join("manifest.mpd");
+        let files = OpenFiles::new(&manifest);
+        let seen = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let hook_seen = seen.clone();
+        files.set_manifest_hook(Box::new(move |temp| {
+            hook_seen.lock().unwrap().push((temp.to_path_buf(), std::fs::read(temp).unwrap()));
+        }));
+        for (key, name) in [(1, "chunk-0-00001.m4s"), (2, "manifest.mpd")] {
+            let file = PendingFile::from_muxer_url(&muxer_url(&dir.path().join(name))).unwrap();
+            std::fs::write(&file.temp, name).unwrap();
+            files.opened(key, file);
+        }
+        assert_eq!(files.closed(3), None, "a context we never opened");
+        files.finish(files.closed(1).unwrap()).unwrap();
+        files.finish(files.closed(2).unwrap()).unwrap();
+        assert_eq!(std::fs::read(dir.path().join("chunk-0-00001.m4s")).unwrap(), b"chunk-0-00001.m4s");
+        assert_eq!(std::fs::read(&manifest).unwrap(), b"manifest.mpd");
+        assert_eq!(*seen.lock().unwrap(), vec![(dir.path().join("manifest.mpd.tmp"), b"manifest.mpd".to_vec())]);
+    }
+
+    #[test]
+    fn after_abandon_a_closed_file_stays_a_tmp() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = OpenFiles::new(&dir.path().join("manifest.mpd"));
+        let file = PendingFile::from_muxer_url(&muxer_url(&dir.path().join("chunk-0-00002.m4s"))).unwrap();
+        std::fs::write(&file.temp, b"half").unwrap();
+        files.opened(7, file);
+        files.abandon();
+        files.finish(files.closed(7).unwrap()).unwrap();
+        assert!(dir.path().join("chunk-0-00002.m4s.tmp").exists());
+        assert!(!dir.path().join("chunk-0-00002.m4s").exists());
+    }
+
+    #[test]
+    fn only_the_kept_files_side_effects_are_expected_warnings() {
+        assert!(is_expected_warning("[dash @ 0x55d1] failed to delete livedash-dash:/m/a/chunk-t-0-00001.m4s: Protocol not found"));
+        assert!(is_expected_warning("[dash @ 0x55d1] Cannot use rename on non file protocol, this may lead to races and temporary partial files"));
+        assert!(!is_expected_warning("[dash @ 0x55d1] failed to delete /m/a/chunk-t-0-00001.m4s: Permission denied"));
+        assert!(!is_expected_warning("[matroska,webm @ 0x55d1] Invalid EBML number size tag"));
+    }
+}
