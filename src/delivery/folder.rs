@@ -132,6 +132,10 @@ impl Folder {
                 }
                 Change::RenamedTo => {}
             }
+        } else {
+            // A finished file appeared, was replaced or went: the in-memory copy follows before anyone
+            // is told (`manifest_ready` is decided after this returns).
+            self.cache.revalidate(&self.dir.join(base));
         }
         wake(&mut state, base);
         drop(state);
@@ -140,6 +144,7 @@ impl Folder {
 
     /// Events may have been lost (the kernel's queue overflowed): bring everything up to date.
     pub fn rescan(&self) {
+        self.cache.revalidate_dir(&self.dir);
         let mut state = self.lock();
         self.settle(&mut state, false);
         for waiter in state.waiters.values() {
@@ -154,6 +159,8 @@ impl Folder {
     pub fn close(&self) {
         let mut state = self.lock();
         self.settle(&mut state, true);
+        // The last renames' events may never be handled now that the folder is not watched.
+        self.cache.revalidate_dir(&self.dir);
         state.closed = true;
         state.waiters.clear();
         drop(state);
@@ -356,7 +363,7 @@ mod tests {
         std::fs::rename(dir.path().join("chunk-tag1-0-00001.m4s.tmp"), dir.path().join("chunk-tag1-0-00001.m4s")).unwrap();
         folder.on_event(Change::RenamedFrom, "chunk-tag1-0-00001.m4s.tmp");
         assert!(!live.is_open());
-        assert_eq!(folder.cache.get(&dir.path().join("chunk-tag1-0-00001.m4s")).unwrap().bytes, "moof");
+        assert_eq!(folder.cache.get(&dir.path().join("chunk-tag1-0-00001.m4s"), std::time::Instant::now()).unwrap().bytes, "moof");
         first.borrow_and_update();
         second.borrow_and_update();
     }

@@ -1,7 +1,7 @@
 //! delivery — how a stream's files reach viewers: the live edge read once and fanned out.
 //!
-//! - [`cache`]: finished files (segments, manifests) held in memory within a byte budget, validated
-//!   against the file system on every request so a replaced manifest is never served stale.
+//! - [`cache`]: finished files (segments, manifests) held in memory within a byte budget, checked
+//!   against the file system on the watcher's events and at least once a second, not per request.
 //! - [`live`]: a segment the muxer is still writing, read once into shared [`bytes::Bytes`] and handed
 //!   to every request waiting on it.
 //! - [`folder`]: one stream folder's live state (its live segments, who waits for which file, where the

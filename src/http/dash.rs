@@ -4,9 +4,9 @@
 //! is touched, and symbolic links are never followed (neither a stream folder that is a link nor a
 //! file that is one), so nothing outside the media folder can be reached.
 //!
-//! Finished files are answered from memory ([`crate::delivery::cache`]: one `lstat`, no open, no
-//! thread-pool hop), handed to actix-web in slices ([`crate::delivery::slices`]); a miss reads the
-//! file once on the blocking pool and keeps it. A manifest being replaced (written as `.tmp`, then
+//! Finished files are answered from memory ([`crate::delivery::cache`]: no open, no thread-pool hop,
+//! usually no system call), handed to actix-web in slices ([`crate::delivery::slices`]); a miss reads
+//! the file once on the blocking pool and keeps it. A manifest being replaced (written as `.tmp`, then
 //! renamed) is always served whole, old or new. Single byte ranges
 //! (`bytes=A-B`, `A-`, `-N`) are honoured; of a segment still being written only `A-B` is (its end is
 //! not known yet), the others get the whole segment. Caching: segments never change once written (their names
@@ -93,15 +93,16 @@ pub async fn file(request: HttpRequest, state: web::Data<AppState>) -> HttpRespo
     if kind == DashFile::Playlist {
         return super::hls::playlist(&request, &state, &stream, &name).await;
     }
+    let now = Instant::now();
     if matches!(kind, DashFile::Media { .. }) && request.method() == Method::GET {
         Metrics::add(&state.metrics.segment_requests, 1);
         let client = super::audience::client_of(&request, state.config.trust_forwarded);
-        state.audience.segment_fetched(&stream, client, Instant::now());
+        state.audience.segment_fetched(&stream, client, now);
     }
     let path = state.registry.stream_dir(&stream).join(&name);
     let request = Request { http: &request, state: &state, stream, name, kind, path };
     let cache = state.registry.media_watcher().cache();
-    if let Some(cached) = cache.get(&request.path) {
+    if let Some(cached) = cache.get(&request.path, now.into_std()) {
         return request.finished(cached);
     }
     // A live stream's segments are looked up in its live state first: a viewer at the live edge is
@@ -143,7 +144,7 @@ impl Request<'_> {
     /// The file is finished: serve it from the cache or disk.
     async fn reload(&self) -> HttpResponse {
         let cache = self.state.registry.media_watcher().cache();
-        if let Some(cached) = cache.get(&self.path) {
+        if let Some(cached) = cache.get(&self.path, std::time::Instant::now()) {
             return self.finished(cached);
         }
         match load(cache, self.path.clone()).await {
@@ -155,17 +156,17 @@ impl Request<'_> {
 
     /// A finished file from memory: whole, a byte range of it, or "not modified".
     fn finished(&self, cached: Cached) -> HttpResponse {
-        let etag = cached.identity.etag();
-        if self.http.headers().get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == etag.as_bytes()) {
-            return self.file_headers(HttpResponse::NotModified(), &etag).finish();
+        if self.http.headers().get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == cached.etag) {
+            return self.file_headers(HttpResponse::NotModified(), cached.etag).finish();
         }
+        let etag = cached.etag;
         let len = cached.bytes.len() as u64;
         let Some(range) = self.range() else {
-            return self.file_headers(HttpResponse::Ok(), &etag).body(Slices::new(cached.bytes));
+            return self.file_headers(HttpResponse::Ok(), etag).body(Slices::new(cached.bytes));
         };
         match range.resolve(len) {
             Some((first, last)) => {
-                let mut partial = self.file_headers(HttpResponse::PartialContent(), &etag);
+                let mut partial = self.file_headers(HttpResponse::PartialContent(), etag);
                 partial.insert_header((header::CONTENT_RANGE, format!("bytes {first}-{last}/{len}")));
                 partial.body(Slices::new(cached.bytes.slice(first as usize..=last as usize)))
             }
@@ -176,14 +177,18 @@ impl Request<'_> {
         }
     }
 
-    /// The headers of every answer from a finished file.
-    fn file_headers(&self, mut response: HttpResponseBuilder, etag: &str) -> HttpResponseBuilder {
+    /// The headers of every answer from a finished file: static values and the version's `ETag`, so
+    /// that none of them is parsed or copied per request.
+    fn file_headers(&self, mut response: HttpResponseBuilder, etag: Bytes) -> HttpResponseBuilder {
         let cache = if self.kind.is_segment() { SEGMENT_CACHE } else { MANIFEST_CACHE };
         response
-            .content_type(self.content_type())
-            .insert_header((header::CACHE_CONTROL, cache))
-            .insert_header((header::ETAG, etag))
-            .insert_header((header::ACCEPT_RANGES, "bytes"));
+            .insert_header((header::CONTENT_TYPE, HeaderValue::from_static(self.content_type())))
+            .insert_header((header::CACHE_CONTROL, HeaderValue::from_static(cache)))
+            .insert_header((header::ACCEPT_RANGES, HeaderValue::from_static("bytes")));
+        // Made from `Identity::etag` (hex digits and quotes), so always a valid value.
+        if let Ok(etag) = HeaderValue::from_maybe_shared(etag) {
+            response.insert_header((header::ETAG, etag));
+        }
         response
     }
 
@@ -276,11 +281,11 @@ async fn load(cache: &std::sync::Arc<FileCache>, path: PathBuf) -> io::Result<Lo
         io::Read::read_to_end(&mut file, &mut contents)?;
         if contents.len() as u64 != identity.size() {
             // Changed while we read (never for the muxer's files): serve what we read, keep nothing.
-            return Ok(Loaded::Memory(Cached { bytes: Bytes::from(contents), identity }));
+            return Ok(Loaded::Memory(Cached::new(Bytes::from(contents), identity)));
         }
         let bytes = Bytes::from(contents);
         cache.insert(path, bytes.clone(), identity);
-        Ok(Loaded::Memory(Cached { bytes, identity }))
+        Ok(Loaded::Memory(Cached::new(bytes, identity)))
     })
     .await
     .map_err(io::Error::other)?

@@ -143,6 +143,11 @@ pub fn start(
         job,
         receiver,
         move |event| {
+            if matches!(event, PackagerEvent::Finished(_) | PackagerEvent::Failed { .. }) {
+                // The muxer's last files are on disk: the in-memory copies match them before anyone
+                // is told the stream ended (their watcher events may not have been handled yet).
+                reporter.media_watcher().cache().revalidate_dir(&reported.dir);
+            }
             // The final manifest may be the first playable one (a stream shorter than a segment).
             if matches!(event, PackagerEvent::Finished(_) | PackagerEvent::Failed { salvaged: Some(_), .. }) {
                 streams::check_ready(&reporter, &reported, &readiness);

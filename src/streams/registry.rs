@@ -378,6 +378,7 @@ impl Registry {
         }
         let retired = streams.remove(stream);
         drop(streams);
+        self.media_watcher.cache().forget_dir(&self.stream_dir(stream));
         if retired.is_some() {
             self.announce(stream);
         }
