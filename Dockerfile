@@ -12,7 +12,7 @@
 FROM docker.io/library/rust:1-bookworm AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libavformat-dev libavcodec-dev libavutil-dev pkg-config clang libclang-dev nodejs npm \
+      libavformat-dev libavcodec-dev libavutil-dev pkg-config clang libclang-dev make nodejs npm \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 
