@@ -9,7 +9,6 @@
 //! - [`route_logs`]: libavformat's log lines through livedash's logger.
 //! - [`clear_codec_tag`]: stream copy between containers needs the source container's tag removed.
 //! - [`set_capture_time`]: the producer reference time the dash muxer writes into the MPD.
-//! - [`tune_allocator`]: keeps the C allocator from hoarding libavformat's per-segment buffers.
 //!
 //! Everything returned is an owned ffmpeg-next type or a struct whose `Drop` frees exactly what was
 //! allocated here, so callers stay in safe code. The decisions the callbacks carry out (which file,
@@ -266,19 +265,6 @@ pub fn set_capture_time(packet: &mut ffmpeg::Packet, unix_micros: i64) -> Result
     unsafe { std::ptr::write_unaligned(data as *mut ffi::AVProducerReferenceTime, reference) };
     Ok(())
 }
-
-/// Size from which the C allocator always maps memory separately (and unmaps it on free).
-const MMAP_THRESHOLD_BYTES: i32 = 128 * 1024;
-
-/// The dash muxer allocates and frees a buffer the size of a segment for every segment of every track.
-/// glibc raises its mmap threshold after the first such free, so these buffers then come from the heap
-/// arenas, which fragment and don't shrink: in a 20-stream soak RSS grew about three times faster than
-/// live memory. A fixed threshold keeps them mapped separately and returned at once.
-pub fn tune_allocator() {
-    // SAFETY: `mallopt` only sets an allocator parameter; it is called once, at startup.
-    unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) };
-}
-
 
 /// A `dash` muxer whose files livedash opens and finishes ([`super::dash_files`]).
 pub struct DashOutput {

@@ -236,11 +236,10 @@ pub fn spawn_packager(
 
 /// Called once at startup: fills in FFmpeg's error descriptions (without this, ffmpeg-next's errors
 /// display as empty strings), quiets libavformat's own logging to warnings (at its default level the
-/// dash muxer logs every file it opens) and sends it through the logger, and tunes the C allocator for
-/// its buffers.
+/// dash muxer logs every file it opens) and sends it through the logger. (The C allocator
+/// libavformat allocates with is jemalloc: `src/main.rs`.)
 pub fn init() {
     ffmpeg_next::util::error::register_all();
     ffmpeg_next::util::log::set_level(ffmpeg_next::util::log::Level::Warning);
     ffi::route_logs();
-    ffi::tune_allocator();
 }
