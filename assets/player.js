@@ -70,11 +70,12 @@ const CATCH_UP_RATE = 0.5;
 const HOLE_BUFFER_SECONDS = 0.5;
 
 /**
- * Where a jump over a hole lands: this much before the end of what is buffered, once at least this much
- * arrived after the end the wait saw. The hole ends before that end (the buffer reached past it), so the
- * landing is in the new recording's frames. Jumping to dash.js's live target instead landed in the hole
- * when the new recording had brought less than the target's worth (measured: 0.2–0.4 s of it): that seek
- * took 1.1–1.5 s, and the element waited again where the new frames begin, for a second jump.
+ * A jump over a hole waits until at least this much arrived after the end of what was buffered when the
+ * element waited, and lands at dash.js's live target, but never before that end (the hole ends before it:
+ * the buffer reached past it, so the landing is in the new recording's frames) nor with less than this
+ * buffered ahead. Jumping to the live target at once landed in the hole when the new recording had
+ * brought less than the target's worth (measured: 0.2–0.4 s of it): that seek took 1.1–1.5 s, and the
+ * element waited again where the new frames begin, for a second jump.
  */
 const HOLE_LANDING_SECONDS = 0.4;
 
@@ -227,7 +228,8 @@ async function startDash(video, absoluteManifest, onEvent) {
       // Played out of the hole by itself meanwhile, or never got more to land on: no seek.
       if (video.currentTime >= holeEndsBefore || end < holeEndsBefore + HOLE_LANDING_SECONDS) return;
       holeJumpedAt = performance.now();
-      video.currentTime = end - HOLE_LANDING_SECONDS;
+      const liveTarget = video.currentTime + player.getCurrentLiveLatency() - player.getTargetLiveDelay();
+      video.currentTime = Math.max(holeEndsBefore, Math.min(end - HOLE_LANDING_SECONDS, liveTarget));
     }, HOLE_CHECK_MS);
   });
   player.errors = [];
