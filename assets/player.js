@@ -62,12 +62,26 @@ const CATCH_UP_RATE = 0.5;
  * A live player that waits with at least this much buffered ahead is not waiting for data: it stands in
  * a hole of the timeline. When a publisher's new recording continues the presentation (a change of
  * bitrate, a reconnect that could not resume), its first frames sit where the wall clock says, after the
- * old recording's last ones; Chromium's Media Source reports one buffered range across the hole (the
- * audio track has no packet for its 1.6 s), yet the video element waits in it, again and again until a seek
- * (measured through a 600 kbit/s uplink: two or three such waits of 0.2–1 s after each switch). Jumping
- * to live at once ends it with one seek. A plain wait for data (an outage) has nothing buffered ahead.
+ * old recording's last ones; Chromium's Media Source reports one buffered range across the hole, yet
+ * the video element waits in it, again and again until a seek (measured through a 600 kbit/s uplink:
+ * two or three such waits of 0.2–1 s after each switch). A plain wait for data (an outage) has nothing
+ * buffered ahead.
  */
 const HOLE_BUFFER_SECONDS = 0.5;
+
+/**
+ * A jump over a hole waits until at least this much arrived after the end of what was buffered when the
+ * element waited, and lands at dash.js's live target, but never before that end (the hole ends before it:
+ * the buffer reached past it, so the landing is in the new recording's frames) nor with less than this
+ * buffered ahead. Jumping to the live target at once landed in the hole when the new recording had
+ * brought less than the target's worth (measured: 0.2–0.4 s of it): that seek took 1.1–1.5 s, and the
+ * element waited again where the new frames begin, for a second jump.
+ */
+const HOLE_LANDING_SECONDS = 0.4;
+
+/** How often, and how many times at most, a wait in a hole looks whether enough arrived to land. */
+const HOLE_CHECK_MS = 100;
+const HOLE_CHECKS = 50;
 
 /** After a jump over a hole, the next waits this soon are the seek's own (their buffer is the old one). */
 const HOLE_JUMP_QUIET_MS = 1000;
@@ -197,13 +211,26 @@ async function startDash(video, absoluteManifest, onEvent) {
   player.targetLatency = () => player.getTargetLiveDelay();
   player.goToLive = () => { player.seekToOriginalLive(); video.play().catch(() => {}); };
   let holeJumpedAt = -Infinity;
+  let landing = null;
   video.addEventListener('waiting', () => {
-    if (video.seeking || !player.isDynamic() || performance.now() - holeJumpedAt < HOLE_JUMP_QUIET_MS) return;
+    if (landing || video.seeking || !player.isDynamic() || performance.now() - holeJumpedAt < HOLE_JUMP_QUIET_MS) return;
     // Nothing to jump at the start (the player is at its start delay) or when the hole is behind it.
     const behind = player.getCurrentLiveLatency() - player.getTargetLiveDelay();
     if (bufferedAhead(video) < HOLE_BUFFER_SECONDS || !(behind > HOLE_BUFFER_SECONDS)) return;
-    holeJumpedAt = performance.now();
-    player.seekToOriginalLive();
+    const holeEndsBefore = bufferedEnd(video);
+    let checks = 0;
+    landing = setInterval(() => {
+      checks += 1;
+      const end = bufferedEnd(video);
+      if (end < holeEndsBefore + HOLE_LANDING_SECONDS && checks < HOLE_CHECKS) return;
+      clearInterval(landing);
+      landing = null;
+      // Played out of the hole by itself meanwhile, or never got more to land on: no seek.
+      if (video.currentTime >= holeEndsBefore || end < holeEndsBefore + HOLE_LANDING_SECONDS) return;
+      holeJumpedAt = performance.now();
+      const liveTarget = video.currentTime + player.getCurrentLiveLatency() - player.getTargetLiveDelay();
+      video.currentTime = Math.max(holeEndsBefore, Math.min(end - HOLE_LANDING_SECONDS, liveTarget));
+    }, HOLE_CHECK_MS);
   });
   player.errors = [];
   player.on(dashjs.MediaPlayer.events.ERROR, (event) => {
@@ -224,6 +251,11 @@ function bufferedAhead(video) {
     if (buffered.start(i) <= currentTime && currentTime < buffered.end(i)) return buffered.end(i) - currentTime;
   }
   return 0;
+}
+
+/** The end of the buffered range that holds the playback position (the position itself if none does). */
+function bufferedEnd(video) {
+  return video.currentTime + bufferedAhead(video);
 }
 
 /** hls.js in low-latency mode: parts, blocking reload, and the hold-back the playlist asks for. */

@@ -1,13 +1,14 @@
 // The publisher page: camera and microphone pickers, resolution and frame rate, mute / camera off / screen
 // share while live, Start/Stop, the stream played back (dash.js, or HLS: see player.js) once the server says
-// the manifest is ready, the uptime and the number of viewers. What is recorded is capture.js's output, the
-// connection is uplink.js, thumbnails are thumbnail.js. `window.livedash` exposes state and timings for
-// the tests and the latency benchmark.
+// the manifest is ready. What is recorded is capture.js's output, the connection is uplink.js, thumbnails
+// are thumbnail.js, the uptime, viewer count and latency lines live-info.js. `window.livedash` exposes
+// state and timings for the tests and the latency benchmark.
 
 import { startPlayer, describeError } from './player.js';
 import { startUplink } from './uplink.js';
 import { createOutput, canSwitchVideo } from './capture.js';
 import { thumbnailOf } from './thumbnail.js';
+import { showLiveInfo } from './live-info.js';
 
 const config = JSON.parse(document.getElementById('livedash-config').textContent);
 const $ = (id) => document.getElementById(id);
@@ -44,8 +45,6 @@ $('status').after(uploadWarning);
 
 /** How often the page sends a thumbnail while live. */
 const THUMBNAIL_INTERVAL_MS = 5000;
-/** How often the page asks the server how many people watch. */
-const VIEWERS_POLL_MS = 3000;
 
 /** The camera's and the microphone's tracks now; the screen's while sharing. */
 const sources = { camera: null, microphone: null, screen: null };
@@ -389,35 +388,6 @@ async function sendThumbnail() {
   }
 }
 
-/** The `viewers` field of this stream's `/api/streams` entry; null until the server reports it. */
-async function pollViewers() {
-  if (!live()) return;
-  try {
-    const list = await (await fetch('/api/streams', { cache: 'no-store' })).json();
-    const entry = list.find((e) => e.stream === stats.stream);
-    stats.viewers = entry && typeof entry.viewers === 'number' ? entry.viewers : null;
-  } catch {
-    stats.viewers = null;
-  }
-}
-
-function formatDuration(ms) {
-  const total = Math.floor(ms / 1000);
-  const h = Math.floor(total / 3600);
-  const m = Math.floor((total % 3600) / 60);
-  const s = String(total % 60).padStart(2, '0');
-  return h ? `${h}:${String(m).padStart(2, '0')}:${s}` : `${m}:${s}`;
-}
-
-function showLiveInfo() {
-  const since = stats.liveSince;
-  $('uptime').hidden = since === null;
-  $('uptime').textContent = since === null ? '' : `Live for ${formatDuration(Date.now() - since)}`;
-  const viewers = live() ? stats.viewers : null;
-  $('viewers').hidden = viewers === null;
-  $('viewers').textContent = viewers === null ? '' : `${viewers} watching now`;
-}
-
 async function play(manifestUrl) {
   if (stats.player) stats.player.reset();
   stats.firstFrameAt = null;
@@ -439,13 +409,7 @@ async function play(manifestUrl) {
   playback.requestVideoFrameCallback((now) => { stats.firstFrameAt = now; });
 }
 
-setInterval(() => {
-  const latency = stats.latency();
-  $('latency').textContent = latency === null ? '' : `Glass-to-glass latency ≈ ${latency.toFixed(2)} s`;
-}, 500);
-
-setInterval(showLiveInfo, 1000);
-setInterval(pollViewers, VIEWERS_POLL_MS);
+showLiveInfo(stats, live);
 setInterval(sendThumbnail, THUMBNAIL_INTERVAL_MS);
 
 form.addEventListener('submit', (event) => { event.preventDefault(); start(); });

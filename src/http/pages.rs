@@ -21,6 +21,7 @@ const ASSETS: &[Asset] = &[
     Asset { name: "capture.js", content_type: "text/javascript; charset=utf-8", body: include_bytes!("../../assets/capture.js") },
     Asset { name: "capture-worker.js", content_type: "text/javascript; charset=utf-8", body: include_bytes!("../../assets/capture-worker.js") },
     Asset { name: "thumbnail.js", content_type: "text/javascript; charset=utf-8", body: include_bytes!("../../assets/thumbnail.js") },
+    Asset { name: "live-info.js", content_type: "text/javascript; charset=utf-8", body: include_bytes!("../../assets/live-info.js") },
     Asset { name: "watch.js", content_type: "text/javascript; charset=utf-8", body: include_bytes!("../../assets/watch.js") },
     Asset { name: "streams.js", content_type: "text/javascript; charset=utf-8", body: include_bytes!("../../assets/streams.js") },
     Asset { name: "player.js", content_type: "text/javascript; charset=utf-8", body: include_bytes!("../../assets/player.js") },

@@ -9,8 +9,12 @@
 // (`--camera noisy`) the browser's camera is lib/noisy-camera.mjs's file (under target/bench-uplink/):
 // colour bars with a webcam sensor's grain, which costs what a real webcam costs to encode.
 //
+// With --trace it also prints a timeline: the publisher's sockets opening and closing (each change of
+// bitrate is a new one), the player's waits, seeks and jumps to live, with the playback position and
+// what each SourceBuffer (audio, video) holds around it, and the player's errors.
+//
 // Usage: node tests/browser/bench-uplink.mjs [--seconds 60] [--kbit 600] [--delay-ms 100]
-//          [--camera noisy|fake] [-- livedash flags]
+//          [--camera noisy|fake] [--trace] [-- livedash flags]
 import { execFileSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -33,6 +37,7 @@ const seconds = Number(option('--seconds', 60));
 const kbit = Number(option('--kbit', 600));
 const delayMs = Number(option('--delay-ms', 100));
 const camera = option('--camera', 'noisy');
+const trace = own.includes('--trace');
 /** The goal: glass-to-glass under this, within 10 s, and kept there. */
 const GOAL_SECONDS = 2;
 
@@ -53,6 +58,50 @@ try {
   // Counts what the recorders produce, for the bitrate actually recorded.
   await page.addInitScript(() => {
     window.recordedBytes = 0;
+    // The timeline for --trace: [ms since page start, what happened].
+    window.benchTimeline = [];
+    const note = (what) => window.benchTimeline.push([performance.now(), what]);
+    window.benchNote = note;
+    const sourceBuffers = [];
+    const addSourceBuffer = MediaSource.prototype.addSourceBuffer;
+    MediaSource.prototype.addSourceBuffer = function add(type) {
+      const buffer = addSourceBuffer.call(this, type);
+      sourceBuffers.push([type.split('/')[0], buffer]);
+      return buffer;
+    };
+    const ranges = (r) => Array.from({ length: r.length }, (_, i) => `${r.start(i).toFixed(2)}-${r.end(i).toFixed(2)}`).join(' ');
+    window.benchPosition = () => {
+      const video = document.getElementById('playback');
+      let held = '';
+      try {
+        held = sourceBuffers.map(([kind, b]) => `${kind} [${ranges(b.buffered)}]`).join(' ');
+      } catch { held = '(source buffers gone)'; }
+      return `at ${video.currentTime.toFixed(2)}, buffered [${ranges(video.buffered)}] ${held}`;
+    };
+    document.addEventListener('DOMContentLoaded', () => {
+      const video = document.getElementById('playback');
+      for (const name of ['waiting', 'playing', 'seeking', 'seeked']) {
+        video.addEventListener(name, () => note(`video ${name} ${window.benchPosition()}`));
+      }
+      // Frames shown: a step of more than 0.15 s in media time is a hole (or a seek) between them.
+      let last = null;
+      const frame = (_, { mediaTime }) => {
+        if (last !== null && Math.abs(mediaTime - last) > 0.15) note(`frames jump from ${last.toFixed(3)} to ${mediaTime.toFixed(3)}`);
+        last = mediaTime;
+        video.requestVideoFrameCallback(frame);
+      };
+      video.requestVideoFrameCallback(frame);
+    });
+    const Socket = window.WebSocket;
+    window.WebSocket = class extends Socket {
+      constructor(...args) {
+        super(...args);
+        if (!String(args[0]).includes('/ws/publish/')) return;
+        note('publisher socket opening');
+        this.addEventListener('open', () => note('publisher socket open'));
+        this.addEventListener('close', () => note('publisher socket closed'));
+      }
+    };
     const Recorder = window.MediaRecorder;
     window.MediaRecorder = class extends Recorder {
       constructor(...args) {
@@ -71,9 +120,24 @@ try {
     video.addEventListener('waiting', () => {
       if (window.livedash.firstFrameAt !== null) window.benchStalls.push(performance.now());
     });
+    // Glass-to-glass every 100 ms, for when it got under the goal between two printed rows.
+    window.benchLatency = [];
+    setInterval(() => window.benchLatency.push([performance.now(), window.livedash.latency()]), 100);
   });
   await waitInPage(page, () => window.livedash.firstFrameAt !== null, null, { what: 'the first played frame', timeoutMs: 60_000 });
   const clicked = await page.evaluate(() => window.livedash.clickedAt);
+  // The player's own jumps to live (a hole, a missing segment, drift): wrapped on the instance.
+  await page.evaluate(() => {
+    const { player } = window.livedash;
+    if (!player.seekToOriginalLive) return;
+    const seek = player.seekToOriginalLive.bind(player);
+    player.seekToOriginalLive = () => {
+      window.benchNote(`player seekToOriginalLive from ${window.benchPosition()}, latency ${player.getCurrentLiveLatency().toFixed(2)} target ${player.getTargetLiveDelay().toFixed(2)}`);
+      seek();
+    };
+    player.on('playbackSeeking', (e) => window.benchNote(`dash.js seeking to ${e.seekTime?.toFixed?.(2)}`));
+    player.on('error', (e) => window.benchNote(`dash.js error ${JSON.stringify(e.error?.message ?? e.error?.code)} ${e.error?.data?.request?.url ?? ''}`));
+  });
   console.log('   t (s)   glass-to-glass (s)   recorder setting kbit/s   recorded kbit/s   not at server KB   buffer (s)   speed   player latency (s)   stalls');
   let lastBytes = 0;
   let lastT = 0;
@@ -104,18 +168,32 @@ try {
       + `${row.kbit.toFixed(0).padStart(23)}   ${recordedKbit.toFixed(0).padStart(15)}   ${row.unacked.toFixed(0).padStart(16)}   `
       + `${row.buffer.toFixed(2).padStart(10)}   ${row.speed.toFixed(2).padStart(5)}   ${row.playerLatency.toFixed(2).padStart(18)}   ${String(row.stalls.length).padStart(6)}`);
   }
-  // From when on latency stayed under the goal, and the stalls after that.
-  let since = null;
-  for (const row of rows) {
-    if (row.latency !== null && row.latency < GOAL_SECONDS) since ??= row.t;
-    else since = null;
-  }
+  // From when on latency stayed under the goal (in the printed rows, and in the 100 ms samples), and
+  // the stalls after that.
+  const underFrom = (samples) => {
+    let since = null;
+    for (const [t, latency] of samples) {
+      if (latency !== null && latency < GOAL_SECONDS) since ??= t;
+      else since = null;
+    }
+    return since;
+  };
+  const since = underFrom(rows.map((row) => [row.t, row.latency]));
+  const fine = underFrom((await page.evaluate(() => window.benchLatency)).map(([at, latency]) => [(at - clicked) / 1000, latency]));
   const stalls = rows.at(-1).stalls;
-  const stallsAfter = since === null ? stalls.length : stalls.filter((at) => at > since).length;
+  const after = (from) => (from === null ? stalls.length : stalls.filter((at) => at > from).length);
   console.log(`\nunder ${GOAL_SECONDS} s for good from t = ${since === null ? 'never' : `${since.toFixed(1)} s`}; `
-    + `stalls ${stalls.length} in all, ${stallsAfter} after that; last glass-to-glass ${rows.at(-1).latency?.toFixed(2)} s; `
+    + `stalls ${stalls.length} in all, ${after(since)} after that; last glass-to-glass ${rows.at(-1).latency?.toFixed(2)} s; `
     + `load average ${load()}`);
+  console.log(`sampled every 0.1 s: under ${GOAL_SECONDS} s for good from t = ${fine === null ? 'never' : `${fine.toFixed(1)} s`}, `
+    + `${after(fine)} stalls after that`);
   console.log(`stalls at t = ${stalls.map((at) => at.toFixed(1)).join(', ') || '-'} s`);
+  if (trace) {
+    console.log('\ntimeline (t in s since the click; the video\'s own times are presentation seconds):');
+    for (const [at, what] of await page.evaluate(() => window.benchTimeline)) {
+      console.log(`${((at - clicked) / 1000).toFixed(2).padStart(8)}  ${what}`);
+    }
+  }
   await page.click('#stop');
 } finally {
   await browser.close();
