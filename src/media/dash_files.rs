@@ -12,8 +12,12 @@
 //! - its deletions (`ffurl_delete` on that URL) find no protocol and change nothing; the warnings they
 //!   log are dropped ([`is_expected_warning`]).
 //!
-//! When the muxer closes its manifest, the hook set with [`OpenFiles::set_manifest_hook`] sees it
-//! before it takes its real name (the full timeline of a windowed manifest, `media::timeline_log`).
+//! The manifest is written to memory instead, and [`OpenFiles::finish_manifest`] puts it on disk
+//! (`.tmp`, then renamed) only when it says something new: in streaming mode the muxer writes it
+//! when each track opens a segment, so twice per segment, and the second copy differs only in its
+//! `publishTime` (a file, a rename and their watcher events saved per segment of every stream).
+//! Before a manifest takes its real name, the hook set with [`OpenFiles::set_manifest_hook`] sees it
+//! (the full timeline of a windowed manifest, `media::timeline_log`).
 //!
 //! A file still open when the muxer is freed without its trailer (a failed presentation) is closed but
 //! not renamed ([`OpenFiles::abandon`]): the `.tmp` is left for `files::remove_unfinished`.
@@ -72,6 +76,8 @@ pub struct OpenFiles {
     abandoned: AtomicBool,
     manifest: PathBuf,
     on_manifest: Mutex<Option<ManifestHook>>,
+    /// The manifest last put on disk.
+    last_manifest: Mutex<Vec<u8>>,
 }
 
 impl OpenFiles {
@@ -82,7 +88,13 @@ impl OpenFiles {
             abandoned: AtomicBool::new(false),
             manifest: manifest.to_path_buf(),
             on_manifest: Mutex::new(None),
+            last_manifest: Mutex::default(),
         }
+    }
+
+    /// Whether `file` is the manifest, which the muxer writes to memory ([`OpenFiles::finish_manifest`]).
+    pub fn is_manifest(&self, file: &PendingFile) -> bool {
+        file.path == self.manifest
     }
 
     /// Has `hook` called with every manifest the muxer writes, at its `.tmp` path, before the rename.
@@ -107,21 +119,50 @@ impl OpenFiles {
         Some(open.swap_remove(at).1)
     }
 
-    /// Gives a closed, complete `file` its real name, showing a manifest to the hook first. Nothing
-    /// happens once the muxer is abandoned.
+    /// Gives a closed, complete `file` its real name. Nothing happens once the muxer is abandoned.
     pub fn finish(&self, file: PendingFile) -> std::io::Result<()> {
         if self.abandoned.load(Ordering::Relaxed) {
             return Ok(());
         }
-        if file.path == self.manifest {
-            // A panicking hook must not stop the manifest taking its name (nor unwind into libavformat).
-            let _ = catch_unwind(AssertUnwindSafe(|| {
-                if let Some(hook) = self.on_manifest.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
-                    hook(&file.temp);
-                }
-            }));
-        }
         std::fs::rename(&file.temp, &file.path)
+    }
+
+    /// Puts a complete manifest the muxer wrote on disk, unless it only repeats the last one with a
+    /// new `publishTime`: written as `.tmp`, shown to the hook, then renamed. Nothing happens once the
+    /// muxer is abandoned (a failed presentation's manifest stays the last complete one).
+    pub fn finish_manifest(&self, manifest: Vec<u8>) -> std::io::Result<()> {
+        if self.abandoned.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let mut last = self.last_manifest.lock().unwrap_or_else(|p| p.into_inner());
+        if same_apart_from_publish_time(&last, &manifest) {
+            return Ok(());
+        }
+        let file = PendingFile::from_muxer_url(&muxer_url(&self.manifest)).ok_or_else(|| std::io::Error::other("no manifest path"))?;
+        std::fs::write(&file.temp, &manifest)?;
+        // A panicking hook must not stop the manifest taking its name (nor unwind into libavformat).
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            if let Some(hook) = self.on_manifest.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+                hook(&file.temp);
+            }
+        }));
+        std::fs::rename(&file.temp, &file.path)?;
+        *last = manifest;
+        Ok(())
+    }
+}
+
+/// Whether two manifests are the same document but for the value of their first `publishTime`.
+fn same_apart_from_publish_time(a: &[u8], b: &[u8]) -> bool {
+    const ATTRIBUTE: &[u8] = b" publishTime=\"";
+    fn split(manifest: &[u8]) -> Option<(&[u8], &[u8])> {
+        let start = manifest.windows(ATTRIBUTE.len()).position(|w| w == ATTRIBUTE)? + ATTRIBUTE.len();
+        let end = start + manifest[start..].iter().position(|&byte| byte == b'"')?;
+        Some((&manifest[..start], &manifest[end..]))
+    }
+    match (split(a), split(b)) {
+        (Some(a), Some(b)) => a == b,
+        _ => false,
     }
 }
 
@@ -156,26 +197,61 @@ mod tests {
     }
 
     #[test]
-    fn a_closed_file_takes_its_name_and_the_manifest_is_shown_to_the_hook_first() {
+    fn a_closed_file_takes_its_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = OpenFiles::new(&dir.path().join("manifest.mpd"));
+        for (key, name) in [(1, "chunk-0-00001.m4s"), (2, "chunk-1-00001.m4s")] {
+            let file = PendingFile::from_muxer_url(&muxer_url(&dir.path().join(name))).unwrap();
+            assert!(!files.is_manifest(&file));
+            std::fs::write(&file.temp, name).unwrap();
+            files.opened(key, file);
+        }
+        assert_eq!(files.closed(3), None, "a context we never opened");
+        files.finish(files.closed(2).unwrap()).unwrap();
+        files.finish(files.closed(1).unwrap()).unwrap();
+        assert_eq!(std::fs::read(dir.path().join("chunk-0-00001.m4s")).unwrap(), b"chunk-0-00001.m4s");
+        assert_eq!(std::fs::read(dir.path().join("chunk-1-00001.m4s")).unwrap(), b"chunk-1-00001.m4s");
+        assert!(!dir.path().join("chunk-0-00001.m4s.tmp").exists());
+    }
+
+    /// A manifest as the dash muxer writes it, with `publishTime` and one value that changes.
+    fn mpd(publish_time: &str, depth: &str) -> Vec<u8> {
+        format!("<MPD type=\"dynamic\" timeShiftBufferDepth=\"{depth}\" publishTime=\"{publish_time}\">\n<Period/>\n</MPD>\n").into_bytes()
+    }
+
+    #[test]
+    fn a_manifest_reaches_disk_through_the_hook_only_when_it_says_something_new() {
         let dir = tempfile::tempdir().unwrap();
         let manifest = dir.path().join("manifest.mpd");
         let files = OpenFiles::new(&manifest);
+        assert!(files.is_manifest(&PendingFile::from_muxer_url(&muxer_url(&manifest)).unwrap()));
         let seen = std::sync::Arc::new(Mutex::new(Vec::new()));
         let hook_seen = seen.clone();
         files.set_manifest_hook(Box::new(move |temp| {
             hook_seen.lock().unwrap().push((temp.to_path_buf(), std::fs::read(temp).unwrap()));
         }));
-        for (key, name) in [(1, "chunk-0-00001.m4s"), (2, "manifest.mpd")] {
-            let file = PendingFile::from_muxer_url(&muxer_url(&dir.path().join(name))).unwrap();
-            std::fs::write(&file.temp, name).unwrap();
-            files.opened(key, file);
-        }
-        assert_eq!(files.closed(3), None, "a context we never opened");
-        files.finish(files.closed(1).unwrap()).unwrap();
-        files.finish(files.closed(2).unwrap()).unwrap();
-        assert_eq!(std::fs::read(dir.path().join("chunk-0-00001.m4s")).unwrap(), b"chunk-0-00001.m4s");
-        assert_eq!(std::fs::read(&manifest).unwrap(), b"manifest.mpd");
-        assert_eq!(*seen.lock().unwrap(), vec![(dir.path().join("manifest.mpd.tmp"), b"manifest.mpd".to_vec())]);
+        let first = mpd("2026-11-28T04:00:00.000Z", "PT4.0S");
+        files.finish_manifest(first.clone()).unwrap();
+        files.finish_manifest(mpd("2026-11-28T04:00:00.100Z", "PT4.0S")).unwrap();
+        assert_eq!(std::fs::read(&manifest).unwrap(), first, "a new publishTime alone is not a new manifest");
+        let second = mpd("2026-11-28T04:00:02.000Z", "PT6.0S");
+        files.finish_manifest(second.clone()).unwrap();
+        assert_eq!(std::fs::read(&manifest).unwrap(), second);
+        let temp = dir.path().join("manifest.mpd.tmp");
+        assert_eq!(*seen.lock().unwrap(), vec![(temp.clone(), first), (temp.clone(), second.clone())]);
+        assert!(!temp.exists());
+        files.abandon();
+        files.finish_manifest(mpd("2026-11-28T04:00:04.000Z", "PT8.0S")).unwrap();
+        assert_eq!(std::fs::read(&manifest).unwrap(), second, "an abandoned muxer's manifest is not written");
+    }
+
+    #[test]
+    fn manifests_differing_anywhere_but_publish_time_differ() {
+        let same = same_apart_from_publish_time;
+        assert!(same(&mpd("a", "PT2S"), &mpd("bb", "PT2S")));
+        assert!(!same(&mpd("a", "PT2S"), &mpd("a", "PT4S")));
+        assert!(!same(b"", &mpd("a", "PT2S")), "the first manifest is always new");
+        assert!(!same(b"<MPD/>", b"<MPD/>"), "without a publishTime nothing is assumed");
     }
 
     #[test]

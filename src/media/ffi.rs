@@ -325,8 +325,8 @@ pub fn dash_output(manifest: &std::path::Path) -> Result<DashOutput, Error> {
     Ok(DashOutput { output: unsafe { Output::wrap(context) }, files })
 }
 
-/// libavformat's `io_open` for the dash muxer: opens the file's `.tmp` for writing with the file
-/// protocol. Never unwinds into C.
+/// libavformat's `io_open` for the dash muxer: the manifest goes to memory, every other file to its
+/// `.tmp` through the file protocol. Never unwinds into C.
 unsafe extern "C" fn open_file(
     s: *mut ffi::AVFormatContext,
     pb: *mut *mut ffi::AVIOContext,
@@ -340,37 +340,64 @@ unsafe extern "C" fn open_file(
         log::error!("libav: the dash muxer asked to open {:?}, which is not in its folder", String::from_utf8_lossy(url));
         return ffi::AVERROR(ffi::EINVAL);
     };
-    let Some(file_url) = file.temp_file_url() else { return ffi::AVERROR(ffi::EINVAL) };
-    // SAFETY: `s` is the muxer's live context (or one of its segment muxers, which share `opaque`);
-    // `pb` and `options` are libavformat's own out-parameters, passed through unchanged.
-    let opened = unsafe { ffi::avio_open2(pb, file_url.as_ptr(), flags, &(*s).interrupt_callback, options) };
+    // SAFETY: `opaque` is the `OpenFiles` set in `dash_output`, alive until after the context (`s` is
+    // the muxer's live context or one of its segment muxers, which share `opaque`).
+    let files = unsafe { &*((*s).opaque as *const OpenFiles) };
+    let opened = if files.is_manifest(&file) {
+        // SAFETY: `pb` is libavformat's out-parameter; a dynamic buffer is freed in `close_file`.
+        unsafe { ffi::avio_open_dyn_buf(pb) }
+    } else {
+        let Some(file_url) = file.temp_file_url() else { return ffi::AVERROR(ffi::EINVAL) };
+        // SAFETY: `pb` and `options` are libavformat's own out-parameters, passed through unchanged.
+        unsafe { ffi::avio_open2(pb, file_url.as_ptr(), flags, &(*s).interrupt_callback, options) }
+    };
     if opened >= 0 {
-        // SAFETY: `opaque` is the `OpenFiles` set in `dash_output`, alive until after the context;
-        // `pb` was just filled by a successful `avio_open2`.
-        let (files, key) = unsafe { (&*((*s).opaque as *const OpenFiles), *pb as usize) };
+        // SAFETY: `pb` was just filled by a successful open.
+        let key = unsafe { *pb } as usize;
         let _ = catch_unwind(AssertUnwindSafe(|| files.opened(key, file)));
     }
     opened
 }
 
-/// libavformat's `io_close2` for the dash muxer: closes the file and has [`OpenFiles::finish`] give
-/// it its name. Never unwinds into C.
+/// libavformat's `io_close2` for the dash muxer: closes the file and has [`OpenFiles`] give it its
+/// name (for the manifest: write it, if it is new). Never unwinds into C.
 unsafe extern "C" fn close_file(s: *mut ffi::AVFormatContext, pb: *mut ffi::AVIOContext) -> c_int {
     // SAFETY: `opaque` is the `OpenFiles` set in `dash_output`, alive until after the context.
     let files = unsafe { &*((*s).opaque as *const OpenFiles) };
     let file = catch_unwind(AssertUnwindSafe(|| files.closed(pb as usize))).ok().flatten();
-    let mut pb = pb;
-    // SAFETY: `pb` was opened by `open_file` (`avio_open2`) and libavformat closes it only once.
-    let closed = unsafe { ffi::avio_closep(&mut pb) };
-    let Some(file) = file else { return closed };
-    if closed < 0 {
-        return closed;
-    }
+    let Some(file) = file else {
+        let mut pb = pb;
+        // SAFETY: not a file of ours, so one libavformat opened itself; it closes each only once.
+        return unsafe { ffi::avio_closep(&mut pb) };
+    };
     let (temp, path) = (file.temp.clone(), file.path.clone());
-    match catch_unwind(AssertUnwindSafe(|| files.finish(file))) {
+    let finished = if files.is_manifest(&file) {
+        let mut buffer = ptr::null_mut();
+        // SAFETY: `pb` is the dynamic buffer `open_file` opened for the manifest; closing it hands us
+        // its `len` bytes at `buffer`, which we copy and free.
+        let manifest = unsafe {
+            let len = ffi::avio_close_dyn_buf(pb, &mut buffer);
+            let manifest = match usize::try_from(len) {
+                Ok(len) if !buffer.is_null() => std::slice::from_raw_parts(buffer, len).to_vec(),
+                _ => Vec::new(),
+            };
+            ffi::av_free(buffer as *mut c_void);
+            manifest
+        };
+        catch_unwind(AssertUnwindSafe(|| files.finish_manifest(manifest)))
+    } else {
+        let mut pb = pb;
+        // SAFETY: `pb` was opened by `open_file` (`avio_open2`) and libavformat closes it only once.
+        let closed = unsafe { ffi::avio_closep(&mut pb) };
+        if closed < 0 {
+            return closed;
+        }
+        catch_unwind(AssertUnwindSafe(|| files.finish(file)))
+    };
+    match finished {
         Ok(Ok(())) => 0,
         Ok(Err(e)) => {
-            log::error!("libav: could not rename {} to {}: {e}", temp.display(), path.display());
+            log::error!("libav: could not write {} as {}: {e}", temp.display(), path.display());
             ffi::AVERROR(e.raw_os_error().unwrap_or(ffi::EIO))
         }
         Err(_) => ffi::AVERROR(ffi::EIO),
