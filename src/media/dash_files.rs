@@ -154,7 +154,7 @@ impl OpenFiles {
 
 /// Whether two manifests are the same document but for the value of their first `publishTime`.
 fn same_apart_from_publish_time(a: &[u8], b: &[u8]) -> bool {
-    const ATTRIBUTE: &[u8] = b" publishTime=\"";
+    const ATTRIBUTE: &[u8] = b"publishTime=\"";
     fn split(manifest: &[u8]) -> Option<(&[u8], &[u8])> {
         let start = manifest.windows(ATTRIBUTE.len()).position(|w| w == ATTRIBUTE)? + ATTRIBUTE.len();
         let end = start + manifest[start..].iter().position(|&byte| byte == b'"')?;
@@ -216,7 +216,7 @@ mod tests {
 
     /// A manifest as the dash muxer writes it, with `publishTime` and one value that changes.
     fn mpd(publish_time: &str, depth: &str) -> Vec<u8> {
-        format!("<MPD type=\"dynamic\" timeShiftBufferDepth=\"{depth}\" publishTime=\"{publish_time}\">\n<Period/>\n</MPD>\n").into_bytes()
+        format!("<MPD\n\ttype=\"dynamic\"\n\tpublishTime=\"{publish_time}\"\n\ttimeShiftBufferDepth=\"{depth}\">\n<Period/>\n</MPD>\n").into_bytes()
     }
 
     #[test]
