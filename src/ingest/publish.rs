@@ -47,7 +47,8 @@ use crate::streams::{EventCursor, Presentation};
 const RECEIVED_INTERVAL: Duration = Duration::from_millis(250);
 
 /// How long a new publisher waits for the stream's previous presentation to finish (normally a few
-/// milliseconds after its `ended`: the packager thread's exit) before it is told the stream is busy.
+/// milliseconds after its `ended`: the packager thread's exit) before it is told the stream is busy;
+/// at the stream limit, likewise for another stream's presentation that has ended.
 const PREVIOUS_PRESENTATION_WAIT: Duration = Duration::from_secs(10);
 
 /// Runs a publish to its end (see the module comment). Refusals are counted and logged here.
@@ -230,7 +231,9 @@ impl<T: Transport> Publisher<'_, T> {
             let tag = files::new_presentation_tag();
             let claim = match registry.claim(&self.stream, mime_type, source, tag.clone()) {
                 Ok(claim) => claim,
-                Err(ClaimError::Finalising(_)) if Instant::now() < deadline => {
+                // The stream's previous presentation, or (at the stream limit) another that already
+                // ended, is finishing: its packager frees the slot within moments.
+                Err(ClaimError::Finalising(_) | ClaimError::TooMany { finishing: 1.., .. }) if Instant::now() < deadline => {
                     if let Ok(Err(RecvError::Closed)) = tokio::time::timeout_at(deadline, changes.recv()).await {
                         return Err(None);
                     }

@@ -68,8 +68,11 @@ pub enum Claim {
 pub enum ClaimError {
     #[error("stream {0} is already being published; stop the other publisher or pick another stream id")]
     Busy(StreamId),
+    /// `finishing` of the slots are held by packagers whose recording is complete (`ended` was sent):
+    /// they exit and free theirs within moments, so a publisher may wait for one. A failed
+    /// presentation's packager may run on for long (a slow finalise), so it is not counted here.
     #[error("this server is at its limit of {limit} live streams; try again later")]
-    TooMany { limit: usize },
+    TooMany { limit: usize, finishing: usize },
     #[error("the server is shutting down; try again in a moment")]
     ShuttingDown,
     #[error("stream {0} is still finishing its previous presentation; try again in a moment")]
@@ -217,7 +220,9 @@ impl Registry {
         }
         let active = streams.values().filter(|e| e.holds_a_slot()).count();
         if active >= self.max_streams {
-            return Err(ClaimError::TooMany { limit: self.max_streams });
+            let finishing =
+                streams.values().filter(|e| e.packager_running && matches!(e.status.state, StreamState::Ended { .. })).count();
+            return Err(ClaimError::TooMany { limit: self.max_streams, finishing });
         }
         let id = {
             let mut next = self.next_presentation.lock().unwrap_or_else(|p| p.into_inner());

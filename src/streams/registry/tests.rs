@@ -43,11 +43,25 @@ fn a_stream_is_taken_and_counted_until_its_packager_exits() {
     let Ok(Claim::New(first, lease)) = registry.claim(&id("a"), "video/webm", Source::Browser, "t".into()) else { panic!() };
     registry.fail(&first, ErrorCode::Internal, "finalising took too long".into());
     assert!(matches!(registry.claim(&id("a"), "video/webm", Source::Browser, "t2".into()), Err(ClaimError::Finalising(_))));
-    assert!(matches!(registry.claim(&id("b"), "video/webm", Source::Browser, "t2".into()), Err(ClaimError::TooMany { .. })));
+    assert!(
+        matches!(registry.claim(&id("b"), "video/webm", Source::Browser, "t2".into()), Err(ClaimError::TooMany { finishing: 0, .. })),
+        "a failed presentation's packager may run on for long: nobody waits for it"
+    );
     assert_eq!(registry.active_count(), 1);
     drop(lease);
     assert_eq!(registry.active_count(), 0);
-    new(&registry, "a");
+    let Ok(Claim::New(second, lease)) = registry.claim(&id("a"), "video/webm", Source::Browser, "t3".into()) else { panic!() };
+    assert!(
+        matches!(registry.claim(&id("b"), "video/webm", Source::Browser, "t4".into()), Err(ClaimError::TooMany { finishing: 0, .. })),
+        "a live stream's slot is not freed within moments"
+    );
+    registry.on_packager_event(&second, PackagerEvent::Finished(Summary { duration_seconds: 1.0, packets: 10, bytes_in: 100 }));
+    assert!(
+        matches!(registry.claim(&id("b"), "video/webm", Source::Browser, "t5".into()), Err(ClaimError::TooMany { finishing: 1, .. })),
+        "an ended presentation's packager is about to exit: worth waiting for"
+    );
+    drop(lease);
+    new(&registry, "b");
 }
 
 #[test]
