@@ -159,8 +159,8 @@ impl Folder {
     pub fn close(&self) {
         let mut state = self.lock();
         self.settle(&mut state, true);
-        // The last renames' events may never be handled now that the folder is not watched.
-        self.cache.revalidate_dir(&self.dir);
+        // The in-memory copies need no check here: the packager's end already checked them all
+        // (`ingest::pipeline`), and each later event checks its own file.
         state.closed = true;
         state.waiters.clear();
         drop(state);
