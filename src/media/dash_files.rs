@@ -56,10 +56,14 @@ impl PendingFile {
         if path.is_empty() {
             return None;
         }
-        let path = PathBuf::from(OsStr::from_bytes(path));
+        Some(PendingFile::named(PathBuf::from(OsStr::from_bytes(path))))
+    }
+
+    /// The file that will be `path`, written first as `<path>.tmp`.
+    fn named(path: PathBuf) -> PendingFile {
         let mut temp = path.as_os_str().to_owned();
         temp.push(".tmp");
-        Some(PendingFile { temp: PathBuf::from(temp), path })
+        PendingFile { temp: PathBuf::from(temp), path }
     }
 
     /// libavformat's `file:` URL for the `.tmp` (`None` if the path holds a NUL).
@@ -74,7 +78,7 @@ impl PendingFile {
 pub struct OpenFiles {
     open: Mutex<Vec<(usize, PendingFile)>>,
     abandoned: AtomicBool,
-    manifest: PathBuf,
+    manifest: PendingFile,
     on_manifest: Mutex<Option<ManifestHook>>,
     /// The manifest last put on disk.
     last_manifest: Mutex<Vec<u8>>,
@@ -86,7 +90,7 @@ impl OpenFiles {
         OpenFiles {
             open: Mutex::default(),
             abandoned: AtomicBool::new(false),
-            manifest: manifest.to_path_buf(),
+            manifest: PendingFile::named(manifest.to_path_buf()),
             on_manifest: Mutex::new(None),
             last_manifest: Mutex::default(),
         }
@@ -94,7 +98,7 @@ impl OpenFiles {
 
     /// Whether `file` is the manifest, which the muxer writes to memory ([`OpenFiles::finish_manifest`]).
     pub fn is_manifest(&self, file: &PendingFile) -> bool {
-        file.path == self.manifest
+        file.path == self.manifest.path
     }
 
     /// Has `hook` called with every manifest the muxer writes, at its `.tmp` path, before the rename.
@@ -120,7 +124,7 @@ impl OpenFiles {
     }
 
     /// Gives a closed, complete `file` its real name. Nothing happens once the muxer is abandoned.
-    pub fn finish(&self, file: PendingFile) -> std::io::Result<()> {
+    pub fn finish(&self, file: &PendingFile) -> std::io::Result<()> {
         if self.abandoned.load(Ordering::Relaxed) {
             return Ok(());
         }
@@ -138,7 +142,7 @@ impl OpenFiles {
         if same_apart_from_publish_time(&last, &manifest) {
             return Ok(());
         }
-        let file = PendingFile::from_muxer_url(&muxer_url(&self.manifest)).ok_or_else(|| std::io::Error::other("no manifest path"))?;
+        let file = &self.manifest;
         std::fs::write(&file.temp, &manifest)?;
         // A panicking hook must not stop the manifest taking its name (nor unwind into libavformat).
         let _ = catch_unwind(AssertUnwindSafe(|| {
@@ -207,8 +211,8 @@ mod tests {
             files.opened(key, file);
         }
         assert_eq!(files.closed(3), None, "a context we never opened");
-        files.finish(files.closed(2).unwrap()).unwrap();
-        files.finish(files.closed(1).unwrap()).unwrap();
+        files.finish(&files.closed(2).unwrap()).unwrap();
+        files.finish(&files.closed(1).unwrap()).unwrap();
         assert_eq!(std::fs::read(dir.path().join("chunk-0-00001.m4s")).unwrap(), b"chunk-0-00001.m4s");
         assert_eq!(std::fs::read(dir.path().join("chunk-1-00001.m4s")).unwrap(), b"chunk-1-00001.m4s");
         assert!(!dir.path().join("chunk-0-00001.m4s.tmp").exists());
@@ -262,7 +266,7 @@ mod tests {
         std::fs::write(&file.temp, b"half").unwrap();
         files.opened(7, file);
         files.abandon();
-        files.finish(files.closed(7).unwrap()).unwrap();
+        files.finish(&files.closed(7).unwrap()).unwrap();
         assert!(dir.path().join("chunk-0-00002.m4s.tmp").exists());
         assert!(!dir.path().join("chunk-0-00002.m4s").exists());
     }

@@ -370,7 +370,6 @@ unsafe extern "C" fn close_file(s: *mut ffi::AVFormatContext, pb: *mut ffi::AVIO
         // SAFETY: not a file of ours, so one libavformat opened itself; it closes each only once.
         return unsafe { ffi::avio_closep(&mut pb) };
     };
-    let (temp, path) = (file.temp.clone(), file.path.clone());
     let finished = if files.is_manifest(&file) {
         let mut buffer = ptr::null_mut();
         // SAFETY: `pb` is the dynamic buffer `open_file` opened for the manifest; closing it hands us
@@ -392,12 +391,12 @@ unsafe extern "C" fn close_file(s: *mut ffi::AVFormatContext, pb: *mut ffi::AVIO
         if closed < 0 {
             return closed;
         }
-        catch_unwind(AssertUnwindSafe(|| files.finish(file)))
+        catch_unwind(AssertUnwindSafe(|| files.finish(&file)))
     };
     match finished {
         Ok(Ok(())) => 0,
         Ok(Err(e)) => {
-            log::error!("libav: could not write {} as {}: {e}", temp.display(), path.display());
+            log::error!("libav: could not write {} as {}: {e}", file.temp.display(), file.path.display());
             ffi::AVERROR(e.raw_os_error().unwrap_or(ffi::EIO))
         }
         Err(_) => ffi::AVERROR(ffi::EIO),
