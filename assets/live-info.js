@@ -25,7 +25,7 @@ function formatDuration(ms) {
  * `liveSince` and `latency()`); `isLive()` says whether the page is publishing now.
  */
 export function showLiveInfo(stats, isLive) {
-  /** null until the server reports the count, and again when it can't be asked. */
+  /** Sets `stats.viewers`: null until the server reports the count, and again when it can't be asked. */
   async function pollViewers() {
     if (!isLive()) return;
     try {
