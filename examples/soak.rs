@@ -57,6 +57,12 @@ fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
 
+/// Whether a stream's folder holds a second media segment, i.e. its first one is finished.
+fn has_second_segment(dir: &std::path::Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else { return false };
+    entries.flatten().any(|e| e.file_name().to_str().is_some_and(|n| n.starts_with("chunk-") && n.contains("-00002.")))
+}
+
 /// Waits for a message of `kind`; an `error` or a close instead is the publisher's failure.
 fn wait_for(client: &mut Client, stream: &str, kind: &str, timeout: Duration) -> Result<(), String> {
     let deadline = Instant::now() + timeout;
@@ -150,11 +156,23 @@ fn main() {
     let mut loaded = (Duration::ZERO, 0, 0.0);
     let mut peak = 0;
     let mut samples = Vec::new();
+    // Steady state: from the moment every publisher's stream has finished its first segment, so the
+    // start-up burst (500 claims, muxers opened, first files created) is left out of that figure.
+    let mut first_segment = vec![false; options.publishers];
+    let mut steady = None;
     while publishers.iter().any(|p| !p.is_finished()) {
         std::thread::sleep(options.sample.min(Duration::from_secs(1)));
         let (rss, cpu) = (server.rss_bytes(), server.cpu_seconds());
         peak = peak.max(rss);
         let t = started.elapsed();
+        if steady.is_none() {
+            for (i, done) in first_segment.iter_mut().enumerate().filter(|(_, done)| !**done) {
+                *done = has_second_segment(&server.stream_dir(&format!("soak-{i}")));
+            }
+            if first_segment.iter().all(|&done| done) {
+                steady = Some((t, cpu));
+            }
+        }
         if finished_sending.load(Ordering::Relaxed) == 0 {
             loaded = (t, rss, cpu);
         }
@@ -202,7 +220,22 @@ fn main() {
     if loaded_at > Duration::ZERO {
         let percent = (loaded_cpu - cpu_start) / loaded_at.as_secs_f64() * 100.0;
         let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
-        println!("server CPU under load: {percent:.0} % of one core ({:.0} % of {cores} cores)", percent / cores as f64);
+        println!(
+            "server CPU under load, whole run (start-up of every stream included): {percent:.0} % of one core ({:.0} % of {cores} cores)",
+            percent / cores as f64
+        );
+        match steady {
+            Some((steady_at, steady_cpu)) if loaded_at > steady_at => {
+                let seconds = (loaded_at - steady_at).as_secs_f64();
+                let percent = (loaded_cpu - steady_cpu) / seconds * 100.0;
+                println!(
+                    "server CPU under load, steady state (from t={:.0} s, when every stream had finished its first segment, {seconds:.0} s): {percent:.0} % of one core ({:.0} % of {cores} cores)",
+                    steady_at.as_secs_f64(),
+                    percent / cores as f64
+                );
+            }
+            _ => println!("server CPU under load, steady state: not reached (not every stream finished its first segment while all were sending)"),
+        }
     }
 
     let mut failures: Vec<String> = outcomes.iter().filter_map(|o| o.as_ref().err().cloned()).collect();

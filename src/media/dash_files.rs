@@ -16,6 +16,11 @@
 //! (`.tmp`, then renamed) only when it says something new: in streaming mode the muxer writes it
 //! when each track opens a segment, so twice per segment, and the second copy differs only in its
 //! `publishTime` (a file, a rename and their watcher events saved per segment of every stream).
+//! Without a timeline (low latency) nothing else changes either but `timeShiftBufferDepth`, which the
+//! muxer sets to the window's segment count times the *last* segment's length, so it wobbles by a few
+//! frames every segment: a depth within [`DEPTH_TOLERANCE`] of the one on disk is not new. Every
+//! segment stays on disk whatever the depth says, so a depth a little stale hides nothing a player
+//! asks for; a real change (longer or shorter segments) still reaches disk.
 //! Before a manifest takes its real name, the hook set with [`OpenFiles::set_manifest_hook`] sees it
 //! (the full timeline of a windowed manifest, `media::timeline_log`).
 //!
@@ -156,18 +161,56 @@ impl OpenFiles {
     }
 }
 
-/// Whether two manifests are the same document but for the value of their first `publishTime`.
-fn same_apart_from_publish_time(a: &[u8], b: &[u8]) -> bool {
-    const ATTRIBUTE: &[u8] = b"publishTime=\"";
-    fn split(manifest: &[u8]) -> Option<(&[u8], &[u8])> {
-        let start = manifest.windows(ATTRIBUTE.len()).position(|w| w == ATTRIBUTE)? + ATTRIBUTE.len();
-        let end = start + manifest[start..].iter().position(|&byte| byte == b'"')?;
-        Some((&manifest[..start], &manifest[end..]))
+/// How far the manifest on disk's `timeShiftBufferDepth` may be from the muxer's latest before the
+/// manifest is written again: the wobble from one segment's length to the next (a frame or two of a
+/// 2 s segment, times the window's 60 segments: about 2 % measured) stays below it, a change in the
+/// segments' length (keyframes twice as far apart) is far above it.
+const DEPTH_TOLERANCE: f64 = 0.05;
+
+/// Whether two manifests say the same thing: the same document but for the value of their first
+/// `publishTime`, and a first `timeShiftBufferDepth` (if any) within [`DEPTH_TOLERANCE`] of `on_disk`'s.
+fn same_apart_from_publish_time(on_disk: &[u8], new: &[u8]) -> bool {
+    let (Some((disk_before, _, disk_rest)), Some((new_before, _, new_rest))) =
+        (split_at_value(on_disk, "publishTime"), split_at_value(new, "publishTime"))
+    else {
+        return false;
+    };
+    if disk_before != new_before {
+        return false;
     }
-    match (split(a), split(b)) {
-        (Some(a), Some(b)) => a == b,
+    match (split_at_value(disk_rest, "timeShiftBufferDepth"), split_at_value(new_rest, "timeShiftBufferDepth")) {
+        (Some((disk_before, disk_depth, disk_after)), Some((new_before, new_depth, new_after))) => {
+            disk_before == new_before
+                && disk_after == new_after
+                && match (duration_seconds(disk_depth), duration_seconds(new_depth)) {
+                    (Some(disk), Some(new)) => (new - disk).abs() <= disk * DEPTH_TOLERANCE,
+                    _ => disk_depth == new_depth,
+                }
+        }
+        (None, None) => disk_rest == new_rest,
         _ => false,
     }
+}
+
+/// The document before the first `name="` value, the value, and the rest from its closing quote.
+fn split_at_value<'a>(manifest: &'a [u8], name: &str) -> Option<(&'a [u8], &'a [u8], &'a [u8])> {
+    let attribute = [name.as_bytes(), b"=\""].concat();
+    let start = manifest.windows(attribute.len()).position(|w| w == attribute)? + attribute.len();
+    let end = start + manifest[start..].iter().position(|&byte| byte == b'"')?;
+    Some((&manifest[..start], &manifest[start..end], &manifest[end..]))
+}
+
+/// Seconds in a duration as the dash muxer writes one (`PT[hH][mM]s.fS`); `None` for anything else.
+fn duration_seconds(value: &[u8]) -> Option<f64> {
+    let mut rest = std::str::from_utf8(value).ok()?.strip_prefix("PT")?;
+    let mut seconds = 0.0;
+    for (unit, scale) in [('H', 3600.0), ('M', 60.0), ('S', 1.0)] {
+        if let Some((number, after)) = rest.split_once(unit) {
+            seconds += number.parse::<f64>().ok().filter(|n| n.is_finite() && *n >= 0.0)? * scale;
+            rest = after;
+        }
+    }
+    rest.is_empty().then_some(seconds)
 }
 
 /// Whether a libavformat log line is the expected side effect of livedash keeping the muxer's files:
@@ -254,8 +297,27 @@ mod tests {
         let same = same_apart_from_publish_time;
         assert!(same(&mpd("a", "PT2S"), &mpd("bb", "PT2S")));
         assert!(!same(&mpd("a", "PT2S"), &mpd("a", "PT4S")));
+        assert!(!same(&mpd("a", "PT2M0.3S"), &mpd("a", "PT2M0.3S ")), "a depth that isn't one is compared as text");
+        let other = String::from_utf8(mpd("a", "PT2S")).unwrap().replace("dynamic", "static").into_bytes();
+        assert!(!same(&mpd("a", "PT2S"), &other));
         assert!(!same(b"", &mpd("a", "PT2S")), "the first manifest is always new");
         assert!(!same(b"<MPD/>", b"<MPD/>"), "without a publishTime nothing is assumed");
+    }
+
+    #[test]
+    fn a_depth_wobbling_by_a_frame_is_not_new_but_a_new_segment_length_is() {
+        let same = same_apart_from_publish_time;
+        // Measured: one low-latency stream's consecutive manifests (60 segments of about 2 s).
+        assert!(same(&mpd("a", "PT2M2.6S"), &mpd("b", "PT2M0.3S")));
+        assert!(same(&mpd("a", "PT2M0.3S"), &mpd("b", "PT2M2.8S")));
+        assert!(!same(&mpd("a", "PT2M0.3S"), &mpd("b", "PT4M0.5S")), "keyframes twice as far apart");
+        assert!(!same(&mpd("a", "PT1M12.0S"), &mpd("b", "PT2M0.0S")), "after a short first segment");
+        assert!(same(&mpd("a", "PT1H0M0.0S"), &mpd("b", "PT1H1M0.0S")));
+        assert_eq!(duration_seconds(b"PT1H2M3.5S"), Some(3723.5));
+        assert_eq!(duration_seconds(b"PT0.4S"), Some(0.4));
+        for bad in [&b"2M"[..], b"PT2X", b"PT-1.0S", b"PTS", b"PTNaNS"] {
+            assert_eq!(duration_seconds(bad), None, "{bad:?}");
+        }
     }
 
     #[test]
