@@ -136,9 +136,10 @@ impl OpenFiles {
         std::fs::rename(&file.temp, &file.path)
     }
 
-    /// Puts a complete manifest the muxer wrote on disk, unless it only repeats the last one with a
-    /// new `publishTime`: written as `.tmp`, shown to the hook, then renamed. Nothing happens once the
-    /// muxer is abandoned (a failed presentation's manifest stays the last complete one).
+    /// Puts a complete manifest the muxer wrote on disk, unless it says nothing new ([`says_nothing_new`]:
+    /// only a new `publishTime` or a wobbling depth): written as `.tmp`, shown to the hook, then renamed.
+    /// Nothing happens once the muxer is abandoned (a failed presentation's manifest stays the last
+    /// complete one).
     pub fn finish_manifest(&self, manifest: Vec<u8>) -> std::io::Result<()> {
         if self.abandoned.load(Ordering::Relaxed) {
             return Ok(());
