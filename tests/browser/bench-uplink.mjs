@@ -100,13 +100,30 @@ try {
         note('publisher socket opening');
         this.addEventListener('open', () => note('publisher socket open'));
         this.addEventListener('close', () => note('publisher socket closed'));
+        // What this recording's server holds (its `received`), for the rate timeline.
+        window.benchAcked = 0;
+        this.addEventListener('message', (event) => {
+          try {
+            const message = JSON.parse(event.data);
+            if (message.type === 'received' && this === window.benchSocket) window.benchAcked = message.bytes;
+          } catch { /* not JSON: not ours to judge */ }
+        });
+        window.benchSocket = this;
       }
     };
+    // Every 250 ms: this recording's bytes made and held by the server, for the rate timeline.
+    window.benchRecording = 0;
+    window.benchRates = [];
+    setInterval(() => window.benchRates.push([performance.now(), window.benchRecording, window.benchAcked]), 250);
     const Recorder = window.MediaRecorder;
     window.MediaRecorder = class extends Recorder {
       constructor(...args) {
         super(...args);
-        this.addEventListener('dataavailable', (event) => { window.recordedBytes += event.data.size; });
+        window.benchRecording = 0;
+        this.addEventListener('dataavailable', (event) => {
+          window.recordedBytes += event.data.size;
+          window.benchRecording += event.data.size;
+        });
       }
     };
   });
@@ -192,6 +209,18 @@ try {
     console.log('\ntimeline (t in s since the click; the video\'s own times are presentation seconds):');
     for (const [at, what] of await page.evaluate(() => window.benchTimeline)) {
       console.log(`${((at - clicked) / 1000).toFixed(2).padStart(8)}  ${what}`);
+    }
+    // Rates over the last second (kbit/s) of the current recording: what the recorder made and what
+    // the server acknowledged, and the backlog between them; a new recording restarts both counts.
+    console.log('\nrates (t s, made kbit/s, acknowledged kbit/s, backlog KB), every 0.5 s:');
+    const rates = await page.evaluate(() => window.benchRates);
+    for (let i = 4; i < rates.length; i += 2) {
+      const [at, made, acked] = rates[i];
+      const [, madeBefore, ackedBefore] = rates[i - 4];
+      if (at < clicked || made < madeBefore) continue;
+      const perSecond = (bytes) => ((bytes * 8) / 1000 / ((at - rates[i - 4][0]) / 1000)).toFixed(0);
+      console.log(`${((at - clicked) / 1000).toFixed(2).padStart(8)}  ${perSecond(made - madeBefore).padStart(6)}  `
+        + `${perSecond(acked - ackedBefore).padStart(6)}  ${((made - acked) / 1024).toFixed(1).padStart(7)}`);
     }
   }
   await page.click('#stop');
