@@ -22,6 +22,13 @@ pub enum ClientMessage {
     Start {
         #[serde(rename = "mimeType")]
         mime_type: String,
+        /// Optional: how long the recorder had been recording when this message was sent. A page
+        /// that replaces its recording (a new bitrate) starts the new recorder before its new
+        /// connection is open, so the server can place the first frame when it was captured, right
+        /// after the previous recording's last, rather than when `start` arrived (a hole of the
+        /// reconnect's length, which players stall in).
+        #[serde(rename = "startedMsAgo", default)]
+        started_ms_ago: Option<u64>,
     },
     /// Instead of `start`, after a drop: continue the recording this token was given for.
     Resume {
@@ -160,8 +167,14 @@ mod tests {
     fn client_messages_parse_as_in_the_contract() {
         assert_eq!(
             ClientMessage::parse(r#"{"type":"start","mimeType":"video/webm;codecs=vp8,opus"}"#),
-            Ok(ClientMessage::Start { mime_type: "video/webm;codecs=vp8,opus".into() })
+            Ok(ClientMessage::Start { mime_type: "video/webm;codecs=vp8,opus".into(), started_ms_ago: None })
         );
+        assert_eq!(
+            ClientMessage::parse(r#"{"type":"start","mimeType":"video/webm","startedMsAgo":420}"#),
+            Ok(ClientMessage::Start { mime_type: "video/webm".into(), started_ms_ago: Some(420) })
+        );
+        let err = ClientMessage::parse(r#"{"type":"start","mimeType":"video/webm","startedMsAgo":-1}"#).unwrap_err();
+        assert!(err.contains("startedMsAgo") || err.contains("-1"), "{err}");
         assert_eq!(ClientMessage::parse(r#"{"type":"stop"}"#), Ok(ClientMessage::Stop));
         assert_eq!(
             ClientMessage::parse(r#"{"type":"thumbnail","data":"/9j/"}"#),

@@ -75,6 +75,42 @@ fn a_publisher_back_within_the_grace_period_continues_the_presentation() {
     assert_eq!(kept, expected);
 }
 
+/// A page that changes its bitrate starts the new recorder before its new connection is open and
+/// says how long ago (`startedMsAgo`): the new recording follows the old one's last frame with no
+/// hole, however long the reconnect took (here far longer than the media already sent).
+#[test]
+fn a_new_recording_that_says_it_started_before_the_reconnect_continues_with_no_gap() {
+    let server = Server::start(&["--reconnect-grace", "10", "--segment-duration", "1"]);
+    let recording = std::fs::read(fixture("h264-opus.mkv")).unwrap();
+    let alone = Client::publish_whole(&server, "alone", MIME, &recording);
+    let one_recording = alone["durationSeconds"].as_f64().unwrap();
+
+    let mut publisher = Client::publish(&server, "switch");
+    publisher.start(MIME);
+    publisher.expect("accepted", WAIT);
+    assert!(publisher.send_bytes(&recording));
+    server.wait_until_received("switch", recording.len());
+    publisher.reset();
+    // Longer than the recording: a reconnect placed by the wall clock would leave a hole of seconds.
+    std::thread::sleep(Duration::from_secs_f64(one_recording + 2.0));
+
+    let mut again = Client::publish(&server, "switch");
+    let start = serde_json::json!({"type": "start", "mimeType": MIME, "startedMsAgo": 60_000});
+    again.send_text(&start.to_string());
+    again.expect("accepted", WAIT);
+    assert!(again.send_bytes(&recording));
+    again.stop();
+    let duration = again.expect("ended", WAIT)["durationSeconds"].as_f64().unwrap();
+    assert!(
+        (duration - 2.0 * one_recording).abs() < 0.1,
+        "two recordings of {one_recording:.3} s back to back, no gap: {duration:.3} s"
+    );
+    let scratch = tempfile::tempdir().unwrap();
+    let mut expected = count_packets(&fixture("h264-opus.mkv"));
+    expected.values_mut().for_each(|n| *n *= 2);
+    assert_eq!(count_presentation_packets(&server.stream_dir("switch"), 2, scratch.path()), expected);
+}
+
 #[test]
 fn after_the_grace_period_the_next_publisher_starts_a_new_presentation() {
     let server = Server::start(&["--reconnect-grace", "1"]);

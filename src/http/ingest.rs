@@ -8,6 +8,7 @@
 //! JSON with the status of its code (400, 401, 409 busy, 413, 415, 422 invalid data, 500).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -110,7 +111,8 @@ pub async fn publish(
         token,
     };
     let settings = dash_settings(config, &facts);
-    let publish = PublishRequest { stream, format, mime_type, source: Source::Http, settings, admission };
+    let recorded_before = Duration::ZERO;
+    let publish = PublishRequest { stream, format, mime_type, source: Source::Http, settings, admission, recorded_before };
     // Its own task: a client that vanishes drops this handler, but the publish must still end as a
     // vanished publisher's does.
     let (answer, outcome) = tokio::sync::oneshot::channel();

@@ -113,10 +113,11 @@ enum Ending {
 
 impl<T: Transport> Publisher<'_, T> {
     async fn publish(&mut self, request: PublishRequest) -> PublishResult<Outcome> {
-        let PublishRequest { format, mime_type, source, settings, admission, .. } = request;
+        let PublishRequest { format, mime_type, source, settings, admission, recorded_before, .. } = request;
         // Before anything is claimed or written: a refused publisher changes nothing.
         self.admit(&admission, &mime_type).await?;
-        let recording_started = SystemTime::now();
+        let now = SystemTime::now();
+        let recording_started = now.checked_sub(recorded_before).unwrap_or(now);
         let (presentation, input) = self.join(format, &mime_type, source, settings, recording_started).await?;
         self.context.metrics.accepted_from(source);
         log::info!("stream {}: publishing {mime_type} (presentation {})", self.stream, presentation.id);

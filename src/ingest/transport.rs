@@ -54,6 +54,9 @@ pub struct PublishRequest {
     /// The packager settings, all but the presentation tag.
     pub settings: DashSettings,
     pub admission: Admission,
+    /// How long the recorder had been recording when the publisher asked to start (zero unless the
+    /// transport says): the recording's first frame was captured that much before now.
+    pub recorded_before: Duration,
 }
 
 /// The next thing a publisher's transport delivered.

@@ -24,6 +24,15 @@ use crate::streams::status::Source;
 /// How long a publisher may take to send `start` after connecting.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The most of `startedMsAgo` believed: a page starts a replacement recorder at most a reconnect
+/// before its `start`; anything older is taken as this (which only places the recording right after
+/// the one before it, see [`crate::media`]'s continuation).
+const MOST_RECORDED_BEFORE: Duration = Duration::from_secs(10);
+
+fn recorded_before(started_ms_ago: Option<u64>) -> Duration {
+    Duration::from_millis(started_ms_ago.unwrap_or(0)).min(MOST_RECORDED_BEFORE)
+}
+
 /// Runs a publisher's WebSocket session to its end. `settings` has everything but the presentation tag.
 pub async fn run(
     context: Arc<IngestContext>,
@@ -36,8 +45,9 @@ pub async fn run(
     let max_message_bytes = context.max_message_bytes;
     let mut socket = Socket { stream: stream.clone(), session, messages, max_message_bytes, closed_by_publisher: false };
     let outcome = match socket.await_start().await {
-        Ok(Opening::Start { format, mime_type }) => {
-            let request = PublishRequest { stream, format, mime_type, source: Source::Browser, settings, admission };
+        Ok(Opening::Start { format, mime_type, recorded_before }) => {
+            let source = Source::Browser;
+            let request = PublishRequest { stream, format, mime_type, source, settings, admission, recorded_before };
             publish::run(context, request, &mut socket).await
         }
         Ok(Opening::Resume(token)) => publish::resume(context, stream, token, admission, &mut socket).await,
@@ -64,8 +74,8 @@ pub async fn run(
 
 /// How a publisher opened its session.
 enum Opening {
-    /// A new recording.
-    Start { format: RecorderFormat, mime_type: String },
+    /// A new recording, whose recorder had been running for `recorded_before` when `start` was sent.
+    Start { format: RecorderFormat, mime_type: String, recorded_before: Duration },
     /// The continuation of a recording whose connection dropped.
     Resume(ResumeToken),
 }
@@ -94,8 +104,8 @@ impl Socket {
             match message {
                 Some(Ok(AggregatedMessage::Text(text))) => {
                     return match ClientMessage::parse(&text) {
-                        Ok(ClientMessage::Start { mime_type }) => RecorderFormat::parse(&mime_type)
-                            .map(|format| Opening::Start { format, mime_type })
+                        Ok(ClientMessage::Start { mime_type, started_ms_ago }) => RecorderFormat::parse(&mime_type)
+                            .map(|format| Opening::Start { format, mime_type, recorded_before: recorded_before(started_ms_ago) })
                             .map_err(|source| Some(IngestError::UnsupportedFormat { stream: self.stream.clone(), source })),
                         Ok(ClientMessage::Resume { resume_token }) => Ok(Opening::Resume(resume_token)),
                         Ok(other) => Err(Some(self.expected_start(other.describe()))),

@@ -11,7 +11,7 @@ use ffmpeg::{Packet, Rational, media};
 use super::dash_options::SegmentType;
 use super::ffi::{self, ChunkInput};
 use super::packager::{Route, Routes, codec_name, media_tracks, output_error};
-use super::timestamps::{MICROS, PresentationStart, Stamps, TrackClock};
+use super::timestamps::{MICROS, PresentationStart, Stamps, TrackClock, continuation_start};
 use super::{MediaError, PackagerJob, TrackKind};
 
 /// When media time 0 was captured, as well as the server can tell. The publisher page starts its
@@ -157,8 +157,9 @@ impl<'j> Copier<'j> {
     }
 
     /// Takes `input` (a reconnected publisher's new recording) as the continuation. Its first frame is
-    /// placed where the wall clock says it belongs, so players that compute segment availability from
-    /// the clock keep their place; the outage is a gap. Returns the gap in seconds.
+    /// placed where the wall clock says it was captured ([`continuation_start`]), so players that
+    /// compute segment availability from the clock keep their place; an outage is a gap, a new
+    /// recorder started before the old one stopped (a change of bitrate) none. Returns the gap in seconds.
     pub fn resume(&mut self, input: &ChunkInput, recording_started: SystemTime) -> Result<f64, MediaError> {
         let mut routes: Routes = vec![None; input.nb_streams() as usize];
         let mut taken = vec![false; self.tracks.len()];
@@ -181,7 +182,7 @@ impl<'j> Copier<'j> {
         }
         let end_micros = (self.end_seconds * 1e6) as i64;
         let wall_micros = unix_micros(recording_started) - self.capture_zero;
-        self.base_micros = wall_micros.max(end_micros);
+        self.base_micros = continuation_start(wall_micros, end_micros);
         self.routes = routes;
         self.input_start = PresentationStart::default();
         Ok((self.base_micros - end_micros) as f64 / 1e6)

@@ -90,9 +90,29 @@ impl TrackClock {
     }
 }
 
+/// A gap this short between a recording and the one continuing it is closed: it is the jitter of
+/// two connections' delays, not an outage, and players stall in a hole however short.
+pub const CLOSED_GAP_MICROS: i64 = 150_000;
+
+/// Where a continuing recording starts on the presentation timeline (microseconds): where the wall
+/// clock says it was captured (`wall_micros`), so players that compute availability from the clock
+/// keep their place, but never before the previous recording's end, and right at that end when only
+/// a jitter apart ([`CLOSED_GAP_MICROS`]).
+pub fn continuation_start(wall_micros: i64, end_micros: i64) -> i64 {
+    if wall_micros <= end_micros + CLOSED_GAP_MICROS { end_micros } else { wall_micros }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_continuation_starts_at_its_wall_clock_time_but_never_in_or_just_after_the_previous_recording() {
+        assert_eq!(continuation_start(9_000_000, 4_000_000), 9_000_000, "after an outage: a gap");
+        assert_eq!(continuation_start(3_000_000, 4_000_000), 4_000_000, "overlapping: right after it");
+        assert_eq!(continuation_start(4_100_000, 4_000_000), 4_000_000, "a jitter apart: no hole");
+        assert_eq!(continuation_start(4_000_000 + CLOSED_GAP_MICROS + 1, 4_000_000), 4_000_000 + CLOSED_GAP_MICROS + 1);
+    }
 
     fn stamps(pts: Option<i64>, dts: Option<i64>) -> Stamps {
         Stamps { pts, dts }

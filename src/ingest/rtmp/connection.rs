@@ -82,6 +82,7 @@ pub async fn run(context: Arc<RtmpContext>, socket: TcpStream, peer: SocketAddr)
         source: Source::Rtmp,
         settings: context.settings_for(local),
         admission: Admission { webhook: context.auth_webhook.clone(), remote_addr: Some(peer.ip()), token: key.token },
+        recorded_before: Duration::ZERO,
     };
     let registry = Arc::clone(&context.ingest.registry);
     let keyframes = KeyframeInterval::new(context.settings.segment_duration);
