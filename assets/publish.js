@@ -368,8 +368,9 @@ async function start() {
       setStatus(lowered ? `Your upload can't keep up: recording at ${Math.round(videoBitsPerSecond / 1000)} kbit/s now so `
         + 'viewers stay close to live.' : `Your upload has room again: recording at ${Math.round(videoBitsPerSecond / 1000)} kbit/s.`, lowered);
     },
-    onBacklog(bytes, behind) {
+    onBacklog(bytes, behind, queueMs) {
       stats.uploadBacklog = bytes;
+      stats.uploadQueueMs = queueMs;
       uploadWarning.hidden = !behind;
       uploadWarning.textContent = behind ? `Your upload is falling behind: ${Math.round(bytes / 1024)} KB `
         + 'not sent yet, so viewers see you later and later. Use a faster connection or a lower resolution.' : '';

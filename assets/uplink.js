@@ -16,8 +16,8 @@
 //     onFailed(sentence),            // the recorder or the server's messages failed here; the socket is closed
 //     onClosed({ code, reason }),    // the socket closed without `ended`, `error` or onFailed
 //     onFinished(),                  // the socket closed, for whatever reason (after the callbacks above)
-//     onBacklog(bytes, behind),      // every 500 ms: bytes the server does not hold yet; behind = more
-//                                    // than ~1 s of recording
+//     onBacklog(bytes, behind, queueMs), // every 500 ms: bytes the server does not hold yet; behind =
+//                                    // more than ~1 s of recording; how long the link queues (or null)
 //     onBitrate({ videoBitsPerSecond, lowered }), // the uplink could not keep up (lowered) or has room
 //                                    // again: a new recording at this bitrate continues the presentation
 //     onReconnecting({ attempt, delayMs }), // the connection dropped; recording goes on, reconnecting
@@ -38,16 +38,11 @@
 // sends the recording from byte N on. A `not_resumable` answer starts a new recording the older way.
 //
 // An uplink that adapts: bytes wait in this module, not in the socket (at most SOCKET_BUFFER_BYTES are
-// handed to it), so what the link can't carry can still be dropped. When more than BEHIND_SECONDS of
-// recording is not at the server for two checks running, the recording is replaced by a new one at the
-// highest lower bitrate of the ladder that fits in LINK_SHARE of what the server acknowledged per second
-// (the old socket closes; its unsent tail is dropped, so latency comes back at once; the server continues
-// the presentation with the new recording). The first recording starts one step below the top
-// (INITIAL_LEVEL). After RAISE_AFTER_MS without a backlog it tries the next higher bitrate, unless that
-// is more than the link carried when it last fell behind (for BLOCK_MS); a bitrate that fell behind
-// right after a raise is not tried again for BLOCK_MS.
+// handed to it), so what the link can't carry can still be dropped. uplink-rate.js decides the bitrate
+// from the delay of the server's acknowledgements; a new bitrate is a new recording (changeBitrate).
 
 import { socketUrl } from './player.js';
+import { createRateControl } from './uplink-rate.js';
 
 /** How often the page hears about the upload backlog. */
 const BACKLOG_REPORT_MS = 500;
@@ -65,33 +60,9 @@ const SOCKET_BUFFER_BYTES = 64 * 1024;
 /** How often queued bytes are offered to the socket (it has no event for "buffer drained"). */
 const PUMP_MS = 50;
 
-/** Seconds of recording not yet at the server that mean the uplink can't keep up. */
-const BEHIND_SECONDS = 0.75;
-
-/** The video bitrates tried, as fractions of the page's own (2.5 Mbit/s → 1 M, 400 k, 200 k). */
-const LADDER = [1, 0.4, 0.16, 0.08];
-
-/** The step the first recording starts at (1 Mbit/s). The presentation's clock (the MPD's
- *  availabilityStartTime) starts when the first frame reaches the server, and however fast the link
- *  turns out to be, every viewer stays that much further behind for the whole presentation: at 2.5
- *  Mbit/s the first keyframe alone took over a second through a 600 kbit/s uplink (glass-to-glass
- *  never under 2 s); at 1 Mbit/s it is about a third of that. A fast link is raised after RAISE_AFTER_MS. */
-const INITIAL_LEVEL = 1;
-
-/** The share of the link's measured capacity a recording's bitrate setting may use: room for
- *  keyframes, which are several times the average frame and would otherwise make every segment arrive
- *  late (recorders mostly write below their setting, which leaves more). */
-const LINK_SHARE = 0.8;
-
-/** How long the backlog kept over an outage may take to drain after a resume before it counts. */
+/** How long bytes kept while no socket could carry them (an outage, a new recording's socket opening)
+ *  may take to drain before the link is judged again. */
 const DRAIN_MS = 5000;
-
-/** A backlog this small (seconds) counts as calm, and calm this long allows a higher bitrate. */
-const CALM_SECONDS = 0.2;
-const RAISE_AFTER_MS = 30_000;
-
-/** A raise that falls behind within RAISE_AFTER_MS blocks that bitrate this long. */
-const BLOCK_MS = 120_000;
 
 /** Opens the socket, records `mediaStream` once it is open, and reports through the callbacks. */
 export function startUplink(options) {
@@ -125,42 +96,46 @@ export function startUplink(options) {
   let acceptedOnce = false;
   // The current socket's recording was accepted: until then unacknowledged bytes say nothing of the link.
   let acceptedNow = false;
-  // After a resume, the bytes kept over the outage are being delivered: not a sign of a slow link
-  // (dropping them would lose what resuming saved), for up to DRAIN_MS.
+  // Bytes kept while no socket could carry them (an outage, a new socket opening) are being delivered:
+  // not a sign of a slow link (dropping them would lose what resuming saved), for up to DRAIN_MS.
   let draining = null;
   let recorderStartedOnce = false;
   // Recent production, to say how many seconds of recording the backlog is: [time, produced total].
   let rateSample = { at: performance.now(), bytes: 0, rate: 0 };
-  // What the link carried recently (bytes the server acknowledged per second): its capacity, when behind.
-  let ackSample = { at: performance.now(), bytes: 0, rate: 0, last: 0 };
-  // Adaptation: the ladder's step, consecutive checks behind, since when calm, blocked steps.
-  let level = INITIAL_LEVEL;
-  // What the link carried (bytes per second) when it last fell behind, and when: a step above that is
-  // not tried again until the measurement is older than BLOCK_MS (the link may have got faster).
-  let capacity = null;
-  let behindChecks = 0;
-  let calmSince = null;
-  let raisedAt = null;
-  const blockedUntil = new Map();
-  const bitrate = () => Math.round((videoBitsPerSecond || 2_500_000) * LADDER[level]);
+  const rate = createRateControl({ videoBitsPerSecond, audioBitsPerSecond, now: performance.now() });
+  const bitrate = () => rate.videoBitsPerSecond();
+  // When the current recorder started: its `start` says how long before it that was.
+  let recorderStartedAt = null;
+  // A raise is opening its socket: the link is not judged meanwhile.
+  let switching = false;
   // Why the last resume was refused, until the new recording that replaces it is accepted.
   let fellBackBecause = null;
 
   connect(null);
 
   /** Opens a socket; `resumeWith` is the token to resume with, or null for a new recording. */
-  function connect(resumeWith) {
+  /** Opens a socket, or takes `opened` (one opened ahead, still open); `resumeWith` is the token to
+   *  resume with, or null for a new recording. */
+  function connect(resumeWith, opened = null) {
     flowing = false;
     acceptedNow = false;
     draining = null;
-    socket = new WebSocket(url);
-    socket.binaryType = 'arraybuffer';
-    socket.onopen = () => {
+    const ready = opened && opened.readyState === WebSocket.OPEN;
+    socket = ready ? opened : openSocket();
+    const begin = () => {
       if (resumeWith) socket.send(JSON.stringify({ type: 'resume', resumeToken: resumeWith }));
       else startRecording();
     };
     socket.onmessage = (event) => onMessage(event.data);
     socket.onclose = (event) => onClose(event);
+    if (ready) begin();
+    else socket.onopen = begin;
+  }
+
+  function openSocket() {
+    const opening = new WebSocket(url);
+    opening.binaryType = 'arraybuffer';
+    return opening;
   }
 
   function onMessage(data) {
@@ -184,8 +159,9 @@ export function startUplink(options) {
   function onAccepted(message) {
     attempt = 0;
     acceptedNow = true;
-    behindChecks = 0;
     if (message.resumeToken) resumeToken = message.resumeToken;
+    // What the recorder wrote while the socket was opening goes out first.
+    if (!message.resumed) draining = { until: produced, since: performance.now() };
     if (!message.resumed && fellBackBecause) {
       on('onFellBack', fellBackBecause);
       fellBackBecause = null;
@@ -228,6 +204,7 @@ export function startUplink(options) {
   function acknowledge(bytes) {
     if (typeof bytes !== 'number' || bytes < acknowledged) return;
     acknowledged = bytes;
+    rate.acknowledged(performance.now(), bytes);
     while (pending.length && pending[0].offset + pending[0].data.size <= acknowledged) pending.shift();
   }
 
@@ -273,76 +250,102 @@ export function startUplink(options) {
 
   /** Stops the recorder, dropping what it still had: a new recording replaces it. */
   function dropRecorder() {
-    const old = recorder;
+    if (recorder) dropped(recorder);
     recorder = null;
-    if (old && old.state !== 'inactive') {
-      old.ondataavailable = null;
-      old.onstop = null;
-      old.stop();
-    }
   }
 
-  /** Replaces the recording with one at the ladder's step `next`: the old socket closes (the server
-   *  keeps the presentation for the next recording) and a new one starts when it has closed. */
-  function changeBitrate(next) {
-    const lowered = next > level;
-    const now = performance.now();
-    if (lowered && raisedAt !== null && now - raisedAt < RAISE_AFTER_MS) blockedUntil.set(level, now + BLOCK_MS);
-    raisedAt = lowered ? null : now;
-    level = next;
-    behindChecks = 0;
-    calmSince = null;
-    dropRecorder();
-    pending = [];
-    produced = 0;
-    acknowledged = 0;
-    sent = 0;
-    resumeToken = null;
-    flowing = false;
-    const old = socket;
-    old.onmessage = null;
-    old.onclose = () => connect(null);
-    old.close();
-    on('onBitrate', { videoBitsPerSecond: bitrate(), lowered });
+  function dropped(old) {
+    old.ondataavailable = null;
+    old.onstop = null;
+    if (old.state !== 'inactive') old.stop();
   }
 
-  /** Every backlog report: lowers the bitrate when the uplink can't keep up, raises it after calm. */
-  function adapt(backlogSeconds) {
-    if (!flowing || stopping || !acceptedNow) return;
-    const now = performance.now();
-    if (draining && (acknowledged >= draining.until || now - draining.since > DRAIN_MS)) draining = null;
-    if (draining) return;
-    behindChecks = backlogSeconds > BEHIND_SECONDS ? behindChecks + 1 : 0;
-    if (behindChecks >= 2 && level < LADDER.length - 1) {
-      // Behind for a second: the link was full, so what it carried is its capacity (the average
-      // lags behind a link that just got slower; the last half second alone may have been a pause).
-      capacity = { rate: Math.max(ackSample.rate, ackSample.last), at: now };
-      changeBitrate(stepFitting(capacity.rate));
+  /** Records at the bitrate `change` says, in a new recording on a new socket (the server keeps the
+   *  presentation for it). A lowering replaces the recording at once, dropping its unsent tail. A raise
+   *  first opens the new socket, then replaces the recording without a hole ([`replaceRecording`]). */
+  function changeBitrate(change) {
+    on('onBitrate', change);
+    if (change.lowered) {
+      replaceRecording({ keepTail: false, next: null });
       return;
     }
-    if (backlogSeconds > CALM_SECONDS) calmSince = null;
-    else calmSince ??= now;
-    const tooBig = capacity !== null && now - capacity.at < BLOCK_MS && setting(level - 1) > LINK_SHARE * capacity.rate;
-    const blocked = tooBig || (blockedUntil.get(level - 1) || 0) > now;
-    if (level > 0 && calmSince !== null && now - calmSince > RAISE_AFTER_MS && !blocked) changeBitrate(level - 1);
+    const from = socket;
+    const next = openSocket();
+    switching = true;
+    const stillWanted = () => socket === from && !stopping && !failed && !ended;
+    next.onopen = () => {
+      switching = false;
+      if (stillWanted()) replaceRecording({ keepTail: true, next });
+      else next.close();
+    };
+    // It could not open: the old way, a new socket after the old one closed.
+    next.onclose = () => {
+      if (!switching) return;
+      switching = false;
+      if (stillWanted()) replaceRecording({ keepTail: true, next: null });
+    };
   }
 
-  /** The highest lower step whose recording should fit in LINK_SHARE of what the link carried
-   *  (`capacity`, bytes per second); the lowest step if none does. The recorder writes at most its
-   *  setting, and no more than it writes now. */
-  function stepFitting(carried) {
-    for (let step = level + 1; step < LADDER.length; step += 1) {
-      if (Math.min(setting(step), rateSample.rate) <= LINK_SHARE * carried) return step;
+  /** Ends the current recording and socket and starts the next. With `keepTail` (a raise), the new
+   *  recorder starts in the same moment the old one stops, and the old recording's unsent bytes and last
+   *  chunk go out on the old socket before it closes; the new recording's bytes wait for `next` (or a
+   *  new socket) until then, and its `start` says how long ago it started, so the server places it right
+   *  after the old one. Without (a lowering), the new recording starts when its socket opens: the
+   *  dropped tail and the reconnect are a hole, which is what brings latency back at once. */
+  function replaceRecording({ keepTail, next }) {
+    const old = { socket, recorder, tail: keepTail ? unsentTail() : [] };
+    socket.onmessage = null;
+    socket.onclose = (event) => (failed || ended ? onClose(event) : connect(null, next));
+    recorder = null;
+    resumeToken = null;
+    flowing = false;
+    if (!keepTail || !old.recorder || old.recorder.state === 'inactive') {
+      if (old.recorder) dropped(old.recorder);
+      old.socket.close();
+      return;
     }
-    return LADDER.length - 1;
+    const carry = (data) => { if (old.socket.readyState === WebSocket.OPEN) old.socket.send(data); };
+    old.tail.forEach(carry);
+    old.recorder.ondataavailable = (event) => { if (event.data.size) carry(event.data); };
+    old.recorder.onstop = () => old.socket.close();
+    old.recorder.stop();
+    startRecorder();
   }
 
-  /** Bytes per second the recorder may write at the ladder's `step` (video and audio settings). */
-  function setting(step) {
-    return ((videoBitsPerSecond || 2_500_000) * LADDER[step] + (audioBitsPerSecond || 0)) / 8;
+  /** The current recording's bytes not yet handed to the socket. */
+  function unsentTail() {
+    return pending.filter((chunk) => chunk.offset + chunk.data.size > sent)
+      .map((chunk) => (sent > chunk.offset ? chunk.data.slice(sent - chunk.offset) : chunk.data));
   }
 
+  /** Every backlog report: asks uplink-rate.js whether to record at another bitrate. */
+  function adapt() {
+    if (!flowing || stopping || !acceptedNow || switching) return;
+    const now = performance.now();
+    if (draining && (acknowledged >= draining.until || now - draining.since > DRAIN_MS)) {
+      draining = null;
+      rate.judgeFrom(now);
+    }
+    if (draining) return;
+    const change = rate.decide(now);
+    if (change) changeBitrate(change);
+  }
+
+  /** On a new socket: starts a recorder unless one already records (a new bitrate's), then `start`. */
   function startRecording() {
+    if (!recorder && !startRecorder()) return;
+    // Chromium reports the real container once recording starts (e.g. video/x-matroska for H.264).
+    const start = { type: 'start', mimeType: recorder.mimeType };
+    const startedMsAgo = Math.round(performance.now() - recorderStartedAt);
+    if (startedMsAgo > 0) start.startedMsAgo = startedMsAgo;
+    socket.send(JSON.stringify(start));
+    flowing = true;
+    pump();
+  }
+
+  /** Starts a new recording at the current bitrate; its bytes wait in `pending` for a socket. False
+   *  (after saying why) if the browser can't record. */
+  function startRecorder() {
     const recorderOptions = {
       mimeType,
       videoBitsPerSecond: bitrate(),
@@ -354,7 +357,7 @@ export function startUplink(options) {
       recorder = new MediaRecorder(mediaStream, recorderOptions);
     } catch (error) {
       fail(`This browser could not record ${mimeType}: ${error.message}. Pick another format.`);
-      return;
+      return false;
     }
     const own = recorder;
     recorder.onerror = (event) => {
@@ -364,9 +367,10 @@ export function startUplink(options) {
       if (!event.data.size || own !== recorder) return;
       pending.push({ offset: produced, data: event.data });
       produced += event.data.size;
+      rate.produced(performance.now(), produced);
       pump();
-      // Stop was asked for while the recording was being replaced: end this one as soon as it has
-      // produced something (a recording with no bytes can't be opened).
+      // Stop was asked for before this recording had produced anything: end it now that it has (a
+      // recording with no bytes can't be opened).
       if (stopping && own.state === 'recording') own.stop();
     };
     // The last chunk arrives before `stop`: only then is the presentation complete.
@@ -374,21 +378,24 @@ export function startUplink(options) {
       recorderDone = true;
       pump();
     };
+    pending = [];
+    produced = 0;
+    acknowledged = 0;
+    sent = 0;
+    stopSent = false;
+    recorderDone = false;
     try {
       recorder.start(timesliceMs);
     } catch (error) {
       fail(`The recorder could not start: ${error.message}. Pick another format or reload the page.`);
-      return;
+      return false;
     }
+    recorderStartedAt = performance.now();
+    rate.newRecording(recorderStartedAt);
     // The presentation's clock starts with the first recorder; later ones continue it.
     if (!recorderStartedOnce) on('onRecorderStarted');
     recorderStartedOnce = true;
-    // Chromium reports the real container once recording starts (e.g. video/x-matroska for H.264).
-    socket.send(JSON.stringify({ type: 'start', mimeType: recorder.mimeType }));
-    sent = 0;
-    stopSent = false;
-    recorderDone = false;
-    flowing = true;
+    return true;
   }
 
   /** Recording can't go on: say why and close the socket (the server keeps what it has). */
@@ -402,7 +409,8 @@ export function startUplink(options) {
 
   function stopRecording() {
     stopping = true;
-    if (recorder && recorder.state !== 'inactive') recorder.stop();
+    // A recorder that has produced nothing yet stops after its first chunk (ondataavailable).
+    if (recorder && recorder.state !== 'inactive' && produced > 0) recorder.stop();
   }
 
   const backlogBytes = () => produced - acknowledged;
@@ -413,22 +421,15 @@ export function startUplink(options) {
     const now = performance.now();
     const made = produced - rateSample.bytes;
     if (made >= 0 && now > rateSample.at) {
-      const rate = (made / (now - rateSample.at)) * 1000;
-      rateSample = { at: now, bytes: produced, rate: rateSample.rate ? 0.5 * rateSample.rate + 0.5 * rate : rate };
+      const perSecond = (made / (now - rateSample.at)) * 1000;
+      rateSample = { at: now, bytes: produced, rate: rateSample.rate ? 0.5 * rateSample.rate + 0.5 * perSecond : perSecond };
     } else {
       rateSample = { at: now, bytes: produced, rate: rateSample.rate };
     }
-    const acked = acknowledged - ackSample.bytes;
-    if (acked >= 0 && now > ackSample.at) {
-      const rate = (acked / (now - ackSample.at)) * 1000;
-      ackSample = { at: now, bytes: acknowledged, rate: ackSample.rate ? 0.5 * ackSample.rate + 0.5 * rate : rate, last: rate };
-    } else {
-      ackSample = { at: now, bytes: acknowledged, rate: ackSample.rate, last: ackSample.last };
-    }
     const perSecond = Math.max(rateSample.rate, ((bitrate() + (audioBitsPerSecond || 0)) / 8) * 0.05);
     const seconds = bytes / perSecond;
-    on('onBacklog', bytes, seconds > BACKLOG_BEHIND_SECONDS);
-    adapt(seconds);
+    on('onBacklog', bytes, seconds > BACKLOG_BEHIND_SECONDS, rate.queueMs(now));
+    adapt();
   }, BACKLOG_REPORT_MS);
 
   return {

@@ -33,7 +33,7 @@ fn pages_and_embedded_assets() {
     let revalidated = ureq::get(&server.url("/assets/dash.all.min.js")).set("If-None-Match", &etag).call().unwrap();
     assert_eq!(revalidated.status(), 304);
 
-    for asset in ["publish.js", "uplink.js", "capture.js", "capture-worker.js", "thumbnail.js", "live-info.js", "watch.js", "player.js", "style.css"] {
+    for asset in ["publish.js", "uplink.js", "uplink-rate.js", "capture.js", "capture-worker.js", "thumbnail.js", "live-info.js", "watch.js", "player.js", "style.css"] {
         assert_eq!(server.get(&format!("/assets/{asset}")).status(), 200, "{asset}");
     }
     assert_eq!(server.get("/assets/nothing.js").status(), 404);

@@ -18,6 +18,7 @@ struct Asset {
 const ASSETS: &[Asset] = &[
     Asset { name: "publish.js", content_type: "text/javascript; charset=utf-8", body: include_bytes!("../../assets/publish.js") },
     Asset { name: "uplink.js", content_type: "text/javascript; charset=utf-8", body: include_bytes!("../../assets/uplink.js") },
+    Asset { name: "uplink-rate.js", content_type: "text/javascript; charset=utf-8", body: include_bytes!("../../assets/uplink-rate.js") },
     Asset { name: "capture.js", content_type: "text/javascript; charset=utf-8", body: include_bytes!("../../assets/capture.js") },
     Asset { name: "capture-worker.js", content_type: "text/javascript; charset=utf-8", body: include_bytes!("../../assets/capture-worker.js") },
     Asset { name: "thumbnail.js", content_type: "text/javascript; charset=utf-8", body: include_bytes!("../../assets/thumbnail.js") },

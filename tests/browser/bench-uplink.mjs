@@ -114,7 +114,8 @@ try {
     // Every 250 ms: this recording's bytes made and held by the server, for the rate timeline.
     window.benchRecording = 0;
     window.benchRates = [];
-    setInterval(() => window.benchRates.push([performance.now(), window.benchRecording, window.benchAcked]), 250);
+    setInterval(() => window.benchRates.push([performance.now(), window.benchRecording, window.benchAcked,
+      window.livedash?.uploadQueueMs]), 250);
     const Recorder = window.MediaRecorder;
     window.MediaRecorder = class extends Recorder {
       constructor(...args) {
@@ -212,15 +213,16 @@ try {
     }
     // Rates over the last second (kbit/s) of the current recording: what the recorder made and what
     // the server acknowledged, and the backlog between them; a new recording restarts both counts.
-    console.log('\nrates (t s, made kbit/s, acknowledged kbit/s, backlog KB), every 0.5 s:');
+    console.log('\nrates (t s, made kbit/s, acknowledged kbit/s, backlog KB, queueing delay ms as uplink-rate.js judges it), every 0.5 s:');
     const rates = await page.evaluate(() => window.benchRates);
     for (let i = 4; i < rates.length; i += 2) {
-      const [at, made, acked] = rates[i];
+      const [at, made, acked, queueMs] = rates[i];
       const [, madeBefore, ackedBefore] = rates[i - 4];
       if (at < clicked || made < madeBefore) continue;
       const perSecond = (bytes) => ((bytes * 8) / 1000 / ((at - rates[i - 4][0]) / 1000)).toFixed(0);
       console.log(`${((at - clicked) / 1000).toFixed(2).padStart(8)}  ${perSecond(made - madeBefore).padStart(6)}  `
-        + `${perSecond(acked - ackedBefore).padStart(6)}  ${((made - acked) / 1024).toFixed(1).padStart(7)}`);
+        + `${perSecond(acked - ackedBefore).padStart(6)}  ${((made - acked) / 1024).toFixed(1).padStart(7)}  `
+        + `${queueMs == null ? '-' : queueMs.toFixed(0)}`.padStart(6));
     }
   }
   await page.click('#stop');

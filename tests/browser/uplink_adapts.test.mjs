@@ -1,7 +1,9 @@
 // An uplink that adapts, in a real browser: through a proxy whose upload is slower than what the
 // recorder writes, the publisher page says it can't keep up, lowers the bitrate (a new recording in the
-// same presentation), and the backlog it holds stops growing; and its player aims close to live even
-// though the slow link made the presentation's clock start late. Figures come from scripts/bench-uplink.
+// same presentation), and the backlog it holds stops growing; its player aims close to live even though
+// the slow link made the presentation's clock start late; and on a fast link far away it is never
+// lowered but raised, with no frame lost and no hole at the switch. Figures come from scripts/bench-uplink;
+// the decisions alone are tested in uplink_rate.test.mjs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -12,6 +14,8 @@ import { launchBrowser } from './lib/chromium.mjs';
 import { noisyCameraFile } from './lib/noisy-camera.mjs';
 import { startProxy } from './lib/proxy.mjs';
 import { waitInPage } from './lib/pages.mjs';
+import { readVideoTimeline } from './lib/mp4.mjs';
+import { readRecorderVideo } from './lib/matroska.mjs';
 
 test('a publisher on a slow uplink lowers its bitrate and stays live', async (t) => {
   const { browser, server } = await setUp(t, ['--segment-duration', '1']);
@@ -80,4 +84,54 @@ test('a slow uplink that makes the clock start late does not send viewers segmen
   }, null, { what: 'the player to take its low-latency target', timeoutMs: 90_000 });
   const target = await viewer.evaluate(() => window.livedash.player.getTargetLiveDelay());
   assert.ok(target > 0 && target <= 1, `the player aims ${target} s behind the MPD's clock (it started ${clockLate} s late)`);
+});
+
+test('a raise on a fast link far away continues the presentation with every frame and no hole', async (t) => {
+  const { browser, server } = await setUp(t, ['--reconnect-grace', '10', '--segment-duration', '1']);
+  // 100 ms each way: the new socket's handshakes alone take 0.4 s, a hole a wall-clock placement would show.
+  const proxy = await startProxy(server.url, { delayMs: 100 });
+  t.after(() => proxy.close());
+  const page = await browser.newPage();
+  // Keeps a copy of everything each recorder produces: the measure of "every frame".
+  await page.addInitScript(() => {
+    window.recordedByRecorder = [];
+    const Recorder = window.MediaRecorder;
+    window.MediaRecorder = class extends Recorder {
+      constructor(...args) {
+        super(...args);
+        const chunks = [];
+        window.recordedByRecorder.push(chunks);
+        this.addEventListener('dataavailable', (event) => chunks.push(event.data));
+      }
+    };
+  });
+  await page.goto(`${proxy.url}/`);
+  await page.waitForSelector('#start:not([disabled])', { timeout: 30_000 });
+  await page.fill('#stream', 'raised');
+  await page.click('#start');
+  assert.equal(await page.evaluate(() => window.livedash.videoBitsPerSecond), 1_000_000);
+  // uplink-rate.js raises after 30 s of calm.
+  await waitInPage(page, () => window.livedash.videoBitsPerSecond > 1_000_000, null,
+    { what: 'the page raises its bitrate', timeoutMs: 90_000 });
+  assert.equal(await page.evaluate(() => window.livedash.bitrateLowered), 0, 'a fast link far away is not lowered');
+  await waitInPage(page, () => window.recordedByRecorder.length === 2 && window.recordedByRecorder[1].length > 20, null,
+    { what: 'two seconds of the new recording' });
+  await page.click('#stop');
+  await waitInPage(page, () => window.livedash.state === 'ended', null, { what: 'ended', timeoutMs: 60_000 });
+
+  const recordings = await page.evaluate(() => Promise.all(window.recordedByRecorder.map((chunks) => new Promise((resolve) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(reader.result.slice(reader.result.indexOf(',') + 1));
+    reader.readAsDataURL(new Blob(chunks));
+  }))));
+  const recorders = recordings.map((base64) => readRecorderVideo(Buffer.from(base64, 'base64')));
+  const timeline = readVideoTimeline(join(server.mediaDir, 'raised'));
+  console.log(`recorders: ${recorders.map((r) => r.frames).join(' + ')} frames; the recording: ${timeline.frames} frames, `
+    + `${timeline.seconds.toFixed(3)} s, longest frame ${timeline.longestFrameSeconds.toFixed(3)} s, `
+    + `largest gap ${timeline.largestGapSeconds.toFixed(3)} s`);
+  assert.equal(recorders.length, 2, 'one raise: two recorders');
+  assert.equal(timeline.frames, recorders[0].frames + recorders[1].frames, 'every frame of both recorders');
+  // The switch lasts no longer than a frame or two (the server closes a gap of up to 150 ms).
+  assert.ok(timeline.longestFrameSeconds < 0.25, `a frame lasts ${timeline.longestFrameSeconds} s`);
+  assert.ok(timeline.largestGapSeconds < 0.25, `the timeline jumps ${timeline.largestGapSeconds} s`);
 });
