@@ -9,7 +9,7 @@ import { browserAndServer as setUp } from './lib/server.mjs';
 import { startProxy } from './lib/proxy.mjs';
 import { readVideoTimeline } from './lib/mp4.mjs';
 import { readRecorderVideo } from './lib/matroska.mjs';
-import { waitInPage, waitForPlaybackProgress } from './lib/pages.mjs';
+import { keepRecorderOutput, recorderOutputs, waitInPage, waitForPlaybackProgress } from './lib/pages.mjs';
 
 /** How long the network stays down: long enough that a gap would show, well inside the grace. */
 const OUTAGE_MS = 1500;
@@ -20,18 +20,7 @@ test('a dropped publisher resumes by itself and the recording keeps every frame,
   t.after(() => proxy.close());
   const publisher = await browser.newPage();
   // Keeps a copy of everything the page's recorder produces: the measure of "nothing lost".
-  await publisher.addInitScript(() => {
-    window.recordedByRecorder = [];
-    const Recorder = window.MediaRecorder;
-    window.MediaRecorder = class extends Recorder {
-      constructor(...args) {
-        super(...args);
-        const chunks = [];
-        window.recordedByRecorder.push(chunks);
-        this.addEventListener('dataavailable', (event) => chunks.push(event.data));
-      }
-    };
-  });
+  await keepRecorderOutput(publisher);
   await publisher.goto(`${proxy.url}/`);
   await publisher.waitForSelector('#start:not([disabled])', { timeout: 30_000 });
   await publisher.fill('#stream', 'dropped');
@@ -68,14 +57,7 @@ test('a dropped publisher resumes by itself and the recording keeps every frame,
 
   const recorders = await publisher.evaluate(() => window.recordedByRecorder.length);
   assert.equal(recorders, 1, 'one recorder from start to stop');
-  const produced = Buffer.from(await publisher.evaluate(async () => {
-    const url = await new Promise((resolve) => {
-      const reader = new FileReader();
-      reader.onload = () => resolve(reader.result);
-      reader.readAsDataURL(new Blob(window.recordedByRecorder[0]));
-    });
-    return url.slice(url.indexOf(',') + 1);
-  }), 'base64');
+  const [produced] = await recorderOutputs(publisher);
   const recorder = readRecorderVideo(produced);
   const recorderSeconds = (recorder.timestamps.at(-1) - recorder.timestamps[0]) / 1000;
   const timeline = readVideoTimeline(join(server.mediaDir, 'dropped'));

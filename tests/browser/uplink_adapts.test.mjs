@@ -13,7 +13,7 @@ import { browserAndServer as setUp, startServer } from './lib/server.mjs';
 import { launchBrowser } from './lib/chromium.mjs';
 import { noisyCameraFile } from './lib/noisy-camera.mjs';
 import { startProxy } from './lib/proxy.mjs';
-import { waitInPage } from './lib/pages.mjs';
+import { keepRecorderOutput, recorderOutputs, waitInPage } from './lib/pages.mjs';
 import { readVideoTimeline } from './lib/mp4.mjs';
 import { readRecorderVideo } from './lib/matroska.mjs';
 
@@ -92,19 +92,7 @@ test('a raise on a fast link far away continues the presentation with every fram
   const proxy = await startProxy(server.url, { delayMs: 100 });
   t.after(() => proxy.close());
   const page = await browser.newPage();
-  // Keeps a copy of everything each recorder produces: the measure of "every frame".
-  await page.addInitScript(() => {
-    window.recordedByRecorder = [];
-    const Recorder = window.MediaRecorder;
-    window.MediaRecorder = class extends Recorder {
-      constructor(...args) {
-        super(...args);
-        const chunks = [];
-        window.recordedByRecorder.push(chunks);
-        this.addEventListener('dataavailable', (event) => chunks.push(event.data));
-      }
-    };
-  });
+  await keepRecorderOutput(page);
   await page.goto(`${proxy.url}/`);
   await page.waitForSelector('#start:not([disabled])', { timeout: 30_000 });
   await page.fill('#stream', 'raised');
@@ -119,12 +107,7 @@ test('a raise on a fast link far away continues the presentation with every fram
   await page.click('#stop');
   await waitInPage(page, () => window.livedash.state === 'ended', null, { what: 'ended', timeoutMs: 60_000 });
 
-  const recordings = await page.evaluate(() => Promise.all(window.recordedByRecorder.map((chunks) => new Promise((resolve) => {
-    const reader = new FileReader();
-    reader.onload = () => resolve(reader.result.slice(reader.result.indexOf(',') + 1));
-    reader.readAsDataURL(new Blob(chunks));
-  }))));
-  const recorders = recordings.map((base64) => readRecorderVideo(Buffer.from(base64, 'base64')));
+  const recorders = (await recorderOutputs(page)).map(readRecorderVideo);
   const timeline = readVideoTimeline(join(server.mediaDir, 'raised'));
   console.log(`recorders: ${recorders.map((r) => r.frames).join(' + ')} frames; the recording: ${timeline.frames} frames, `
     + `${timeline.seconds.toFixed(3)} s, longest frame ${timeline.longestFrameSeconds.toFixed(3)} s, `

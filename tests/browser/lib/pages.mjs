@@ -35,3 +35,30 @@ export async function waitForPlaybackProgress(page, seconds, { timeoutMs = 30_00
 export function statusText(page) {
   return page.$eval('#status', (el) => el.textContent);
 }
+
+/** Makes `page` keep a copy of everything each of its MediaRecorders writes (before the page loads):
+ *  the measure of "every frame" a recording is compared against ([`recorderOutputs`]). */
+export function keepRecorderOutput(page) {
+  return page.addInitScript(() => {
+    window.recordedByRecorder = [];
+    const Recorder = window.MediaRecorder;
+    window.MediaRecorder = class extends Recorder {
+      constructor(...args) {
+        super(...args);
+        const chunks = [];
+        window.recordedByRecorder.push(chunks);
+        this.addEventListener('dataavailable', (event) => chunks.push(event.data));
+      }
+    };
+  });
+}
+
+/** What each recorder of a page set up by [`keepRecorderOutput`] wrote, in the order they started. */
+export async function recorderOutputs(page) {
+  const outputs = await page.evaluate(() => Promise.all(window.recordedByRecorder.map((chunks) => new Promise((resolve) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(reader.result.slice(reader.result.indexOf(',') + 1));
+    reader.readAsDataURL(new Blob(chunks));
+  }))));
+  return outputs.map((base64) => Buffer.from(base64, 'base64'));
+}
