@@ -190,3 +190,15 @@ impl Transport for Socket {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn started_ms_ago_is_believed_up_to_a_bound() {
+        assert_eq!(recorded_before(None), Duration::ZERO);
+        assert_eq!(recorded_before(Some(420)), Duration::from_millis(420));
+        assert_eq!(recorded_before(Some(u64::MAX)), MOST_RECORDED_BEFORE, "no overflow, no recording from long ago");
+    }
+}
