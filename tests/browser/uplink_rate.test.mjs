@@ -92,14 +92,14 @@ test('a link far too slow from the first byte is lowered at once, down to the fl
 
 test('a link that got faster is found again after the hold, and a raise that fills it holds twice as long', () => {
   // Slow for the first minute, then fast: raised once the first measure is older than the hold.
-  const faster = simulate({ kbit: 600, kbitAt: (t) => (t < 60 ? 600 : 20_000), oneWayMs: 50, seconds: 200 });
+  const faster = simulate({ kbit: 600, kbitAt: (t) => (t < 60 ? 600 : 20_000), oneWayMs: 50, seconds: 700 });
   const firstRaise = faster.find((c) => !c.lowered);
   assert.ok(firstRaise, JSON.stringify(faster));
   const lowering = faster[0];
   assert.ok(firstRaise.at >= lowering.at + HOLD_MS / 1000, JSON.stringify(faster));
   // Slow all along: a raise after the hold that fills the link is lowered again at once, and the next
   // raise waits twice the hold.
-  const slow = simulate({ kbit: 600, oneWayMs: 50, seconds: 600 });
+  const slow = simulate({ kbit: 600, oneWayMs: 50, seconds: 2000 });
   const filled = slow.findIndex((c, i) => !c.lowered && slow[i + 1]?.lowered && slow[i + 1].at - c.at < 5);
   assert.ok(filled >= 0, JSON.stringify(slow));
   const [loweredAgain, nextRaise] = [slow[filled + 1], slow[filled + 2]];
