@@ -26,6 +26,7 @@
 //   rate.produced(at, totalBytes)   the recorder wrote a chunk; totalBytes = this recording's bytes so far
 //   rate.acknowledged(at, bytes)    the server holds `bytes` of this recording
 //   rate.decide(at)                 null, or { videoBitsPerSecond, lowered } to record at from now on
+//   rate.revert(at)                 that change could not be made: the recording goes on as it was
 //   rate.videoBitsPerSecond()       the bitrate the current recording is made at
 //   rate.queueMs(at)                the queueing delay now (ms), for traces; null before it can be judged
 
@@ -127,6 +128,8 @@ export function createRateControl({ videoBitsPerSecond, audioBitsPerSecond = 0, 
     const first = samples[0];
     const last = samples.at(-1);
     const seconds = (last.at - first.at) / 1000;
+    // Acknowledgements held up and then handled at once say nothing of a rate.
+    if (seconds < SUSTAIN_MS / 2000) return null;
     const made = (last.produced - first.produced) / seconds;
     const carried = (last.acked - first.acked) / seconds;
     // The smallest backlog of each window, so a keyframe waiting its turn is not growth.
@@ -157,17 +160,32 @@ export function createRateControl({ videoBitsPerSecond, audioBitsPerSecond = 0, 
     return null;
   }
 
+  // The bitrate before the last change, in case the change can't be made.
+  let previous = null;
+
+  /** Decides a change. The old recording may still record until the new one starts (a raise opens its
+   *  socket first), so its chunks stay known; newRecording comes when the new recorder starts. */
   function change(next, at) {
     const lowered = next < bitrate;
+    previous = { bitrate, raisedAt };
     raisedAt = lowered ? null : at;
     bitrate = next;
-    newRecording(at);
+    judgeFrom(at);
     return { videoBitsPerSecond: next, lowered };
+  }
+
+  /** The last change could not be made (its socket failed to open): the recording goes on as it was. */
+  function revert(at) {
+    if (previous === null) return;
+    ({ bitrate, raisedAt } = previous);
+    previous = null;
+    judgeFrom(at);
   }
 
   return {
     newRecording,
     judgeFrom,
+    revert,
     produced: recordProduced,
     acknowledged: recordAcknowledged,
     decide,

@@ -8,7 +8,7 @@
 //     stream, token,                 // stream id; publish token or '' (sent as ?token=)
 //     mediaStream,                   // what to record; its track set must not change while recording
 //     mimeType, videoBitsPerSecond, audioBitsPerSecond, keyFrameIntervalMs, timesliceMs,
-//     onRecorderStarted(),           // the first recorder runs and `start` was sent (timing for the latency figure)
+//     onRecorderStarted(),           // the first recorder runs (timing for the latency figure)
 //     onAccepted(message),           // server said `accepted`: bytes may flow; message.watchUrl is the link
 //     onManifestReady(message),      // server said `manifest_ready`: message.manifestUrl plays
 //     onEnded(message),              // server said `ended` (message.durationSeconds)
@@ -18,24 +18,19 @@
 //     onFinished(),                  // the socket closed, for whatever reason (after the callbacks above)
 //     onBacklog(bytes, behind, queueMs), // every 500 ms: bytes the server does not hold yet; behind =
 //                                    // more than ~1 s of recording; how long the link queues (or null)
-//     onBitrate({ videoBitsPerSecond, lowered }), // the uplink could not keep up (lowered) or has room
-//                                    // again: a new recording at this bitrate continues the presentation
+//     onBitrate({ videoBitsPerSecond, lowered }), // a new recording at this bitrate continues the presentation
 //     onReconnecting({ attempt, delayMs }), // the connection dropped; recording goes on, reconnecting
 //     onResumed({ bytes }),          // the server took the recording back at byte `bytes`: nothing lost
-//     onFellBack(sentence),          // the server could not resume (not_resumable) and accepted a new
-//                                    // recording in its place (a short gap for viewers); instead of onAccepted
+//     onFellBack(sentence),          // not_resumable: a new recording took its place (a short gap); not onAccepted
 //   });
 //   uplink.stop();                   // stop recording; the last chunk and `stop` follow, then `ended`
 //   uplink.sendText(object);         // a JSON text message (e.g. a thumbnail); false if the socket isn't open
-//   uplink.backlogBytes();           // bytes the server does not hold yet (kept here or in flight)
 //   uplink.mimeType();               // the container the recorder really writes, once it started
-//   uplink.unacknowledgedBytes();    // recorder bytes kept until the server says it holds them
 //   uplink.videoBitsPerSecond();     // the bitrate the recorder records at now
 //
-// Zero-loss resume: every recorder byte is kept until the server's `received` says it holds it. When the
-// socket drops (not after `ended`/`error`/stop), the recorder keeps recording, and this module reconnects
-// by itself with backoff, sends {"type":"resume","resumeToken":...} and, on `accepted` with `bytes: N`,
-// sends the recording from byte N on. A `not_resumable` answer starts a new recording the older way.
+// Zero-loss resume: every recorder byte is kept until `received` says the server holds it. After a drop
+// the recorder goes on; this module reconnects with backoff, sends `resume` and, on `accepted` with
+// `bytes: N`, the recording from byte N on (after `not_resumable`: a new recording the older way).
 //
 // An uplink that adapts: bytes wait in this module, not in the socket (at most SOCKET_BUFFER_BYTES are
 // handed to it), so what the link can't carry can still be dropped. uplink-rate.js decides the bitrate
@@ -106,8 +101,9 @@ export function startUplink(options) {
   const bitrate = () => rate.videoBitsPerSecond();
   // When the current recorder started: its `start` says how long before it that was.
   let recorderStartedAt = null;
-  // A raise is opening its socket: the link is not judged meanwhile.
-  let switching = false;
+  // The socket a raise is opening: the link is not judged meanwhile.
+  let switching = null;
+  let finished = false;
   // Why the last resume was refused, until the new recording that replaces it is accepted.
   let fellBackBecause = null;
 
@@ -210,18 +206,28 @@ export function startUplink(options) {
 
   function onClose(event) {
     flowing = false;
-    // Until `ended`, the recording (or its tail and `stop`, after the user stopped) can still be delivered.
-    if (resumeToken && !ended && !failed && attempt < RECONNECT_DELAYS_MS.length) {
+    // Until `ended`, the recording (or its tail and `stop`, after the user stopped) can still be
+    // delivered: resumed, or, for a new bitrate's recording the server has none of yet, started again.
+    const again = resumeToken || (acceptedOnce && !acceptedNow);
+    if (again && !ended && !failed && attempt < RECONNECT_DELAYS_MS.length) {
       const delayMs = RECONNECT_DELAYS_MS[attempt];
       attempt += 1;
       on('onReconnecting', { attempt, delayMs });
-      reconnectTimer = setTimeout(() => connect(resumeToken), delayMs);
+      const token = resumeToken;
+      reconnectTimer = setTimeout(() => connect(token), delayMs);
       return;
     }
-    clearInterval(backlogTimer);
-    clearInterval(pumpTimer);
     stopRecording();
     if (!ended && !failed) on('onClosed', { code: event.code, reason: event.reason });
+    finish();
+  }
+
+  function finish() {
+    if (finished) return;
+    finished = true;
+    clearInterval(backlogTimer);
+    clearInterval(pumpTimer);
+    if (switching) switching.close();
     on('onFinished');
   }
 
@@ -231,8 +237,10 @@ export function startUplink(options) {
     pending = [];
     produced = 0;
     acknowledged = 0;
-    dropRecorder();
+    if (recorder) dropped(recorder);
+    recorder = null;
     const socketNow = socket;
+    socketNow.onmessage = null;
     socketNow.onclose = null;
     socketNow.close();
     fellBackBecause = message.message;
@@ -240,20 +248,13 @@ export function startUplink(options) {
     manifestReported = false;
     if (stopping) {
       ended = true;
-      clearInterval(backlogTimer);
-      clearInterval(pumpTimer);
-      on('onFinished');
+      finish();
       return;
     }
     connect(null);
   }
 
-  /** Stops the recorder, dropping what it still had: a new recording replaces it. */
-  function dropRecorder() {
-    if (recorder) dropped(recorder);
-    recorder = null;
-  }
-
+  /** Stops `old`, dropping what it still had: a new recording replaces it. */
   function dropped(old) {
     old.ondataavailable = null;
     old.onstop = null;
@@ -264,26 +265,29 @@ export function startUplink(options) {
    *  presentation for it). A lowering replaces the recording at once, dropping its unsent tail. A raise
    *  first opens the new socket, then replaces the recording without a hole ([`replaceRecording`]). */
   function changeBitrate(change) {
-    on('onBitrate', change);
     if (change.lowered) {
+      on('onBitrate', change);
       replaceRecording({ keepTail: false, next: null });
       return;
     }
     const from = socket;
     const next = openSocket();
-    switching = true;
-    const stillWanted = () => socket === from && !stopping && !failed && !ended;
-    next.onopen = () => {
-      switching = false;
-      if (stillWanted()) replaceRecording({ keepTail: true, next });
-      else next.close();
+    switching = next;
+    // Not if the old socket dropped meanwhile (the resume keeps its recording) or the page is done.
+    const stillWanted = () => socket === from && from.readyState === WebSocket.OPEN && !stopping && !failed && !ended;
+    const settle = (opened) => {
+      switching = null;
+      if (stillWanted()) {
+        on('onBitrate', change);
+        replaceRecording({ keepTail: true, next: opened });
+        return;
+      }
+      rate.revert(performance.now());
+      if (opened) opened.close();
     };
-    // It could not open: the old way, a new socket after the old one closed.
-    next.onclose = () => {
-      if (!switching) return;
-      switching = false;
-      if (stillWanted()) replaceRecording({ keepTail: true, next: null });
-    };
+    next.onopen = () => settle(next);
+    // It could not open: the old way, a new socket once the old one closed.
+    next.onclose = () => { if (switching === next) settle(null); };
   }
 
   /** Ends the current recording and socket and starts the next. With `keepTail` (a raise), the new
@@ -320,7 +324,7 @@ export function startUplink(options) {
 
   /** Every backlog report: asks uplink-rate.js whether to record at another bitrate. */
   function adapt() {
-    if (!flowing || stopping || !acceptedNow || switching) return;
+    if (!flowing || stopping || !acceptedNow || switching !== null) return;
     const now = performance.now();
     if (draining && (acknowledged >= draining.until || now - draining.since > DRAIN_MS)) {
       draining = null;
@@ -339,6 +343,9 @@ export function startUplink(options) {
     const startedMsAgo = Math.round(performance.now() - recorderStartedAt);
     if (startedMsAgo > 0) start.startedMsAgo = startedMsAgo;
     socket.send(JSON.stringify(start));
+    // The server holds none of this recording, even if an earlier socket carried some of it.
+    sent = 0;
+    stopSent = false;
     flowing = true;
     pump();
   }
@@ -405,6 +412,8 @@ export function startUplink(options) {
     on('onFailed', sentence);
     stopRecording();
     if (socket.readyState === WebSocket.OPEN || socket.readyState === WebSocket.CONNECTING) socket.close();
+    // Between a drop and the reconnect no close event is coming.
+    else finish();
   }
 
   function stopRecording() {
@@ -419,15 +428,11 @@ export function startUplink(options) {
     const bytes = backlogBytes();
     // The recorder may write far less than its setting (a still picture): judge by what it writes.
     const now = performance.now();
-    const made = produced - rateSample.bytes;
-    if (made >= 0 && now > rateSample.at) {
-      const perSecond = (made / (now - rateSample.at)) * 1000;
-      rateSample = { at: now, bytes: produced, rate: rateSample.rate ? 0.5 * rateSample.rate + 0.5 * perSecond : perSecond };
-    } else {
-      rateSample = { at: now, bytes: produced, rate: rateSample.rate };
-    }
-    const perSecond = Math.max(rateSample.rate, ((bitrate() + (audioBitsPerSecond || 0)) / 8) * 0.05);
-    const seconds = bytes / perSecond;
+    const made = produced - rateSample.bytes; // negative: a new recording started
+    const lately = made >= 0 ? (made / (now - rateSample.at)) * 1000 : rateSample.rate;
+    rateSample = { at: now, bytes: produced, rate: rateSample.rate ? 0.5 * rateSample.rate + 0.5 * lately : lately };
+    const writing = Math.max(rateSample.rate, ((bitrate() + (audioBitsPerSecond || 0)) / 8) * 0.05);
+    const seconds = bytes / writing;
     on('onBacklog', bytes, seconds > BACKLOG_BEHIND_SECONDS, rate.queueMs(now));
     adapt();
   }, BACKLOG_REPORT_MS);
@@ -439,8 +444,6 @@ export function startUplink(options) {
       socket.send(JSON.stringify(object));
       return true;
     },
-    backlogBytes,
-    unacknowledgedBytes: backlogBytes,
     videoBitsPerSecond: bitrate,
     mimeType: () => (recorder ? recorder.mimeType : null),
   };

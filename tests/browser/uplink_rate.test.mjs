@@ -48,6 +48,7 @@ function simulate({ kbit, kbitAt = () => kbit, oneWayMs, seconds, written = 0.55
       if (change) {
         changes.push({ at: t / 1000, ...change });
         // A new recording on a new connection: the old one's queue is gone with it.
+        rate.newRecording(t);
         recording += 1;
         produced = 0;
         chunkIndex = 0;
@@ -105,4 +106,63 @@ test('a link that got faster is found again after the hold, and a raise that fil
   const [loweredAgain, nextRaise] = [slow[filled + 1], slow[filled + 2]];
   assert.ok(nextRaise && !nextRaise.lowered, JSON.stringify(slow));
   assert.ok(nextRaise.at - loweredAgain.at >= (2 * HOLD_MS) / 1000, JSON.stringify(slow));
+});
+
+/** Feeds `rate` a calm link far away (acknowledgements 400 ms behind, 7 KB every 100 ms) until it
+ *  decides a raise; returns the time and the bytes written. */
+function calmUntilRaise(rate) {
+  let produced = 0;
+  const written = [];
+  for (let t = 0; t <= 40_000; t += 50) {
+    if (t % 100 === 0) {
+      produced += 7000;
+      written.push([t, produced]);
+      rate.produced(t, produced);
+    }
+    if (t % 250 === 0) {
+      const held = written.filter(([at]) => at <= t - 400).at(-1);
+      if (held) rate.acknowledged(t, held[1]);
+    }
+    const change = t % 500 === 0 ? rate.decide(t) : null;
+    if (change) return { at: t, produced, change };
+  }
+  throw new Error('no raise in 40 s of calm');
+}
+
+test("a raise's old recording, still acknowledged while the new socket opens, is not mistaken for the new one", () => {
+  // Until the new recorder starts, the old one writes and is acknowledged as before; none of that may
+  // count as the link's own delay (which would make the new recording look queued: a false "full").
+  const rate = createRateControl({ videoBitsPerSecond: PAGE_BITRATE, audioBitsPerSecond: AUDIO, now: 0 });
+  const raise = calmUntilRaise(rate);
+  assert.equal(raise.change.lowered, false);
+  let { produced } = raise;
+  // 400 ms more of the old recording while the socket opens, then the new one from byte 0.
+  for (let t = raise.at + 50; t <= raise.at + 400; t += 50) {
+    if (t % 100 === 0) rate.produced(t, (produced += 7000));
+    if (t % 250 === 0) rate.acknowledged(t, produced - 7000 * 4);
+  }
+  const start = raise.at + 400;
+  rate.newRecording(start);
+  let newProduced = 0;
+  const newWritten = [];
+  for (let t = start; t <= start + 10_000; t += 50) {
+    if (t % 100 === 0) {
+      newProduced += 14_000;
+      newWritten.push([t, newProduced]);
+      rate.produced(t, newProduced);
+    }
+    if (t % 250 === 0) {
+      const held = newWritten.filter(([at]) => at <= t - 400).at(-1);
+      if (held) rate.acknowledged(t, held[1]);
+    }
+    if (t % 500 === 0) assert.equal(rate.decide(t), null, `no change at ${t - start} ms into the new recording`);
+  }
+});
+
+test('a change that could not be made is taken back', () => {
+  const rate = createRateControl({ videoBitsPerSecond: PAGE_BITRATE, audioBitsPerSecond: AUDIO, now: 0 });
+  const raise = calmUntilRaise(rate);
+  assert.equal(rate.videoBitsPerSecond(), raise.change.videoBitsPerSecond);
+  rate.revert(raise.at + 300);
+  assert.equal(rate.videoBitsPerSecond(), 1_000_000);
 });
