@@ -108,14 +108,17 @@ test('a link that got faster is found again after the hold, and a raise that fil
   assert.ok(nextRaise.at - loweredAgain.at >= (2 * HOLD_MS) / 1000, JSON.stringify(slow));
 });
 
-/** Feeds `rate` a calm link far away (acknowledgements 400 ms behind, 7 KB every 100 ms) until it
- *  decides a raise; returns the time and the bytes written. */
-function calmUntilRaise(rate) {
+/**
+ * Feeds `rate` a calm recording on a link far away (every 100 ms a chunk of `chunkBytes`, acknowledged
+ * 400 ms later at the next 250 ms tick) from `from` to `to` ms, asking `decide` every 500 ms; stops at
+ * the first change `onDecision` keeps (returns truthy). Returns that change's time, or null.
+ */
+function calmRecording(rate, { from, to, chunkBytes, onDecision }) {
   let produced = 0;
   const written = [];
-  for (let t = 0; t <= 40_000; t += 50) {
+  for (let t = from; t <= to; t += 50) {
     if (t % 100 === 0) {
-      produced += 7000;
+      produced += chunkBytes;
       written.push([t, produced]);
       rate.produced(t, produced);
     }
@@ -123,10 +126,17 @@ function calmUntilRaise(rate) {
       const held = written.filter(([at]) => at <= t - 400).at(-1);
       if (held) rate.acknowledged(t, held[1]);
     }
-    const change = t % 500 === 0 ? rate.decide(t) : null;
-    if (change) return { at: t, produced, change };
+    if (t % 500 === 0 && onDecision(rate.decide(t), t)) return { at: t, produced };
   }
-  throw new Error('no raise in 40 s of calm');
+  return null;
+}
+
+/** Runs `rate` calm until it raises; returns when, the bytes written, and the change. */
+function calmUntilRaise(rate) {
+  let change = null;
+  const raised = calmRecording(rate, { from: 0, to: 40_000, chunkBytes: 7000, onDecision: (c) => (change = c) });
+  assert.ok(raised, 'a raise within 40 s of calm');
+  return { ...raised, change };
 }
 
 test("a raise's old recording, still acknowledged while the new socket opens, is not mistaken for the new one", () => {
@@ -143,20 +153,12 @@ test("a raise's old recording, still acknowledged while the new socket opens, is
   }
   const start = raise.at + 400;
   rate.newRecording(start);
-  let newProduced = 0;
-  const newWritten = [];
-  for (let t = start; t <= start + 10_000; t += 50) {
-    if (t % 100 === 0) {
-      newProduced += 14_000;
-      newWritten.push([t, newProduced]);
-      rate.produced(t, newProduced);
-    }
-    if (t % 250 === 0) {
-      const held = newWritten.filter(([at]) => at <= t - 400).at(-1);
-      if (held) rate.acknowledged(t, held[1]);
-    }
-    if (t % 500 === 0) assert.equal(rate.decide(t), null, `no change at ${t - start} ms into the new recording`);
-  }
+  calmRecording(rate, {
+    from: start,
+    to: start + 10_000,
+    chunkBytes: 14_000,
+    onDecision: (change, t) => assert.equal(change, null, `no change at ${t - start} ms into the new recording`),
+  });
 });
 
 test('a change that could not be made is taken back', () => {
