@@ -186,8 +186,7 @@ export function startUplink(options) {
       if (socket.bufferedAmount >= SOCKET_BUFFER_BYTES) return;
       const end = chunk.offset + chunk.data.size;
       if (end <= sent) continue;
-      const skip = sent - chunk.offset;
-      socket.send(skip > 0 ? chunk.data.slice(skip) : chunk.data);
+      socket.send(unsentPart(chunk));
       sent = end;
     }
     if (recorderDone && sent === produced && !stopSent) {
@@ -316,10 +315,12 @@ export function startUplink(options) {
     startRecorder();
   }
 
-  /** The current recording's bytes not yet handed to the socket. */
+  /** The current recording's bytes not yet handed to the socket: all of it, and of one chunk. */
   function unsentTail() {
-    return pending.filter((chunk) => chunk.offset + chunk.data.size > sent)
-      .map((chunk) => (sent > chunk.offset ? chunk.data.slice(sent - chunk.offset) : chunk.data));
+    return pending.filter((chunk) => chunk.offset + chunk.data.size > sent).map(unsentPart);
+  }
+  function unsentPart(chunk) {
+    return sent > chunk.offset ? chunk.data.slice(sent - chunk.offset) : chunk.data;
   }
 
   /** Every backlog report: asks uplink-rate.js whether to record at another bitrate. */
@@ -388,8 +389,6 @@ export function startUplink(options) {
     pending = [];
     produced = 0;
     acknowledged = 0;
-    sent = 0;
-    stopSent = false;
     recorderDone = false;
     try {
       recorder.start(timesliceMs);
