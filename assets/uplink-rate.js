@@ -37,6 +37,9 @@ export const QUEUE_LIMIT_MS = 150;
  *  than a chunk or two (100 ms each) waiting for an acknowledgement tick (250 ms) can account for. */
 const GROWTH_LIMIT_MS = 300;
 
+/** The smallest backlog (ms of recording at the bitrate's setting) a full link holds. */
+const LEAST_BACKLOG_MS = 200;
+
 /** How long the link must look full before the bitrate is lowered: a keyframe alone queues briefly,
  *  and the smallest delay over this long is the one of a moment the queue was empty, if it ever was. */
 export const SUSTAIN_MS = 1500;
@@ -137,7 +140,11 @@ export function createRateControl({ videoBitsPerSecond, audioBitsPerSecond = 0, 
     const leastBacklog = (of) => Math.min(...of.map((s) => s.produced - s.acked));
     const grew = earlier.length >= 3 ? leastBacklog(recent) - leastBacklog(earlier) : 0;
     const growing = made > 0 && grew > (made * GROWTH_LIMIT_MS) / 1000;
-    return { full: queueMs > QUEUE_LIMIT_MS || growing, queueMs, carried };
+    // A link is not full of a recording smaller than a fifth of a second at its setting (a black
+    // picture, a muted microphone): what queues then is the page or the machine being slow.
+    const leastBytes = ((bitrate + audioBitsPerSecond) / 8) * (LEAST_BACKLOG_MS / 1000);
+    const big = leastBacklog(recent) >= leastBytes;
+    return { full: big && (queueMs > QUEUE_LIMIT_MS || growing), queueMs, carried };
   }
 
   function decide(at) {
